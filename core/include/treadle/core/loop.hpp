@@ -1,0 +1,225 @@
+// core/include/treadle/core/loop.hpp — the abstract event loop every backend implements.
+// Tests: tests/cpp/loops/test_loop.cpp (run on every backend)
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include "treadle/core/clock.hpp"
+#include "treadle/core/handle.hpp"
+
+namespace treadle {
+
+class Loop;
+
+/// @brief What the loop tells its exception handler (asyncio's context dict, typed).
+struct ExceptionContext {
+  std::string message;           ///< Always set: what went wrong, in a sentence.
+  std::exception_ptr exception;  ///< The exception a callback threw, if any.
+  std::error_code error;         ///< The error, when the failure is an error code.
+  Handle handle;                 ///< The handle whose callback failed, if any.
+};
+
+/// @brief Receives errors nobody else can handle; see `Loop::set_exception_handler`.
+using ExceptionHandler = std::function<void(Loop&, const ExceptionContext&)>;
+
+/// @brief Marker base for exceptions that must leave `run_forever()` instead of being
+/// reported.
+///
+/// Everything else a callback throws goes to the exception handler and the loop keeps running.
+/// An exception derived from `Interrupt` (the Python binding uses it for `KeyboardInterrupt`
+/// and `SystemExit`) stops the iteration and propagates to the caller of `run_forever()` or
+/// `run_once()`; callbacks not yet run in that iteration stay queued and the loop can be run
+/// again.
+class Interrupt {
+ public:
+  virtual ~Interrupt() = default;
+};
+
+/**
+ * @brief An event loop: a ready queue, a timer heap and an I/O poller on one thread.
+ *
+ * Backends (see `treadle/loops/backends.hpp`) differ only in how they wait for I/O; they share
+ * one scheduler, so the order in which callbacks run is the same on all of them. One iteration
+ * (`run_once`) is, in order:
+ *
+ * 1. **Poll.** Wait for I/O. The wait is zero if callbacks are ready or `stop()` was called,
+ *    until the earliest timer otherwise, forever if there is none (and never longer than
+ *    `run_once`'s argument). I/O callbacks (readiness watchers, channel completions) run here,
+ *    in the order the backend reports them.
+ * 2. **Adopt.** Append callbacks scheduled from other threads (`call_soon_threadsafe`) to the
+ *    ready queue, in the order they were scheduled.
+ * 3. **Timers.** Move every timer whose deadline is not after now to the ready queue, in
+ *    deadline order (scheduling order among equal deadlines). Cancelled timers are dropped.
+ * 4. **Ready.** Run the callbacks that are in the ready queue at the start of this phase, in
+ *    FIFO order. Callbacks they schedule run in the next iteration.
+ *
+ * `run_forever()` repeats iterations until `stop()` was called; the iteration in which it is
+ * called completes first, so `stop()` is "run what is ready now, then return".
+ *
+ * Callbacks that throw are reported to the exception handler and the loop carries on (see
+ * `Interrupt` for the exception).
+ *
+ * **Thread safety.** A loop belongs to the thread that runs it. Only `call_soon_threadsafe`,
+ * `stop` and `time` may be called from other threads; everything else, including cancelling
+ * handles, must happen on the loop's thread (or while it is not running).
+ */
+class Loop {
+ public:
+  Loop() = default;
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+  /// Destroying a loop closes it first. It must not be running.
+  virtual ~Loop() = default;
+
+  /// @brief The backend's name, as given to `make_loop` ("reactor", "proactor", ...).
+  virtual std::string_view backend() const noexcept = 0;
+
+  /// @brief The loop running on the calling thread, or null.
+  static Loop* current() noexcept;
+
+  /// @name Time
+  /// @{
+  /// @brief The loop's clock in seconds (`Clock::now()`): monotonic, shared with
+  /// Python's `time.monotonic()`.
+  double time() const noexcept { return Clock::now(); }
+  /// @brief The loop's clock in nanoseconds.
+  std::int64_t time_ns() const noexcept { return Clock::now_ns(); }
+  /// @}
+
+  /// @name Scheduling callbacks
+  /// Each returns a handle that can cancel the callback. The callback never runs inside the
+  /// scheduling call. All throw `Error(errc::loop_closed)` once the loop is closed.
+  /// @{
+
+  /// @brief Runs `f()` in the ready phase of the next iteration, after everything already
+  /// scheduled with `call_soon`.
+  /// @param f any callable taking no arguments; moved into the handle, destroyed after it
+  ///        ran, when it is cancelled, or when the loop closes.
+  template <class F>
+  Handle call_soon(F&& f) {
+    auto h = make_handle(std::forward<F>(f));
+    schedule(h);
+    return Handle(std::move(h));
+  }
+
+  /// @brief Runs `f()` once `time() >= when` (never earlier).
+  template <class F>
+  TimerHandle call_at(double when, F&& f) {
+    return call_at_ns(Clock::from_seconds(when), std::forward<F>(f));
+  }
+
+  /// @brief Runs `f()` once `delay` seconds have passed (never earlier). A delay of zero or
+  /// less makes the timer due in the next iteration.
+  template <class F>
+  TimerHandle call_later(double delay, F&& f) {
+    return call_at_ns(time_ns() + Clock::from_seconds(delay < 0 ? 0 : delay),
+                      std::forward<F>(f));
+  }
+
+  /// @brief `call_at` with a deadline in `Clock::now_ns()` nanoseconds.
+  template <class F>
+  TimerHandle call_at_ns(std::int64_t when_ns, F&& f) {
+    detail::Ref<detail::TimerImpl> t(
+        new detail::CallbackHandle<std::decay_t<F>, detail::TimerImpl>(std::forward<F>(f)));
+    t->when_ns = when_ns;
+    schedule_timer(t);
+    return TimerHandle(std::move(t));
+  }
+
+  /// @brief `call_soon` that is safe from any thread: wakes the loop if it is waiting for
+  /// I/O. Callbacks from one thread run in the order they were scheduled.
+  template <class F>
+  Handle call_soon_threadsafe(F&& f) {
+    auto h = make_handle(std::forward<F>(f));
+    schedule_threadsafe(h);
+    return Handle(std::move(h));
+  }
+  /// @}
+
+  /// @name Scheduling primitives
+  /// What the templates above hand off to; bindings call them with their own handle types.
+  /// @{
+  /// @brief Appends `h` to the ready queue.
+  virtual void schedule(detail::Ref<detail::HandleImpl> h) = 0;
+  /// @brief Adds `t` to the timer heap at `t->when_ns`.
+  virtual void schedule_timer(detail::Ref<detail::TimerImpl> t) = 0;
+  /// @brief Queues `h` from any thread and wakes the loop.
+  virtual void schedule_threadsafe(detail::Ref<detail::HandleImpl> h) = 0;
+  /// @}
+
+  /// @name Running and stopping
+  /// @{
+  /// @brief Runs iterations until `stop()` is called.
+  /// @throws Error `errc::loop_running` if this loop, or another on this thread, is running;
+  ///         `errc::loop_closed` if closed. Exceptions derived from `Interrupt` propagate.
+  virtual void run_forever() = 0;
+  /// @brief Runs exactly one iteration, waiting for I/O at most `max_wait` seconds.
+  /// @throws Error as `run_forever`.
+  virtual void run_once(double max_wait = std::numeric_limits<double>::infinity()) = 0;
+  /// @brief Makes `run_forever` return after the current iteration; if the loop is not
+  /// running, the next `run_forever` runs one iteration and returns. Safe from any thread.
+  virtual void stop() noexcept = 0;
+  /// @brief True while `run_forever` or `run_once` executes.
+  virtual bool is_running() const noexcept = 0;
+  /// @brief Closes the loop: pending callbacks and timers are discarded without running (their
+  /// captures are destroyed now), watchers are removed, OS resources released. Idempotent.
+  /// @throws Error `errc::loop_running` if called while running.
+  virtual void close() = 0;
+  /// @brief True once `close()` was called.
+  virtual bool is_closed() const noexcept = 0;
+  /// @}
+
+  /// @name Readiness watchers
+  /// Persistent watchers on any pollable file descriptor (sockets, pipes, eventfds, ttys):
+  /// the callback runs in the poll phase of every iteration in which the fd is readable
+  /// (writable), until removed. Adding a second reader (writer) for the same fd replaces the
+  /// first. The loop never closes the fd. Both backends offer them (the proactor through
+  /// Asio's `async_wait`).
+  /// @{
+  /// @throws std::system_error `EPERM` for fds that cannot be polled (regular files),
+  ///         `EBADF` for invalid ones; `Error(errc::loop_closed)` when closed.
+  virtual void add_reader(int fd, std::function<void()> callback) = 0;
+  /// @returns true if a reader was registered for `fd`.
+  virtual bool remove_reader(int fd) = 0;
+  /// @copydoc add_reader
+  virtual void add_writer(int fd, std::function<void()> callback) = 0;
+  /// @returns true if a writer was registered for `fd`.
+  virtual bool remove_writer(int fd) = 0;
+  /// @}
+
+  /// @name Errors
+  /// @{
+  /// @brief Installs `handler` (an empty one restores the default).
+  void set_exception_handler(ExceptionHandler handler) { handler_ = std::move(handler); }
+  /// @brief The installed handler (empty for the default).
+  const ExceptionHandler& get_exception_handler() const noexcept { return handler_; }
+  /// @brief Calls the installed handler, or `default_exception_handler`. Never throws: a
+  /// handler that throws is reported by the default handler.
+  void call_exception_handler(const ExceptionContext& context) noexcept;
+  /// @brief Writes the context (message, exception text, error) to standard error.
+  void default_exception_handler(const ExceptionContext& context) noexcept;
+  /// @}
+
+ protected:
+  /// Marks (or clears, with null) the loop running on this thread; used by backends.
+  static void set_current(Loop* loop) noexcept;
+
+ private:
+  template <class F>
+  static detail::Ref<detail::HandleImpl> make_handle(F&& f) {
+    return detail::Ref<detail::HandleImpl>(
+        new detail::CallbackHandle<std::decay_t<F>>(std::forward<F>(f)));
+  }
+
+  ExceptionHandler handler_;
+};
+
+}  // namespace treadle

@@ -1,0 +1,99 @@
+// loops/src/common/loop_base.hpp — the scheduler every backend shares.
+// Tests: tests/cpp/loops/test_loop.cpp (run on every backend)
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "timer_heap.hpp"
+#include "treadle/core/loop.hpp"
+
+namespace treadle::detail {
+
+/**
+ * @brief Everything about a loop except waiting for I/O: ready queue, timer heap, the queue
+ * of work from other threads, running and stopping, closing.
+ *
+ * A backend derives from it and supplies the seam: `poll_io` (wait at most a timeout and run
+ * the I/O callbacks that are due), `wakeup` (make a wait return early, from any thread) and
+ * `close_io`, plus the readiness watchers. The phase order written in `Loop`'s class comment
+ * is implemented once, in `iterate()`, so callback order is the same on every backend.
+ */
+class LoopBase : public Loop {
+ public:
+  ~LoopBase() override;
+
+  void schedule(Ref<HandleImpl> h) override;
+  void schedule_timer(Ref<TimerImpl> t) override;
+  void schedule_threadsafe(Ref<HandleImpl> h) override;
+
+  void run_forever() override;
+  void run_once(double max_wait) override;
+  void stop() noexcept override;
+  bool is_running() const noexcept override { return running_; }
+  void close() override;
+  bool is_closed() const noexcept override { return closed_.load(std::memory_order_acquire); }
+
+  /// Ready callbacks and timers held (for tests and debugging).
+  std::size_t ready_count() const noexcept { return ready_.size(); }
+  std::size_t timer_count() const noexcept { return timers_.size(); }
+
+ protected:
+  LoopBase() = default;
+
+  /// Waits for I/O for at most `timeout_ns` (-1: no limit, 0: do not block) and runs the
+  /// I/O callbacks that became due, each through `run_io_callback`.
+  virtual void poll_io(std::int64_t timeout_ns) = 0;
+  /// Makes a current or the next `poll_io` return promptly. Called from any thread, never
+  /// after `close_io`.
+  virtual void wakeup() noexcept = 0;
+  /// Removes watchers and releases the backend's OS resources; called once by `close()`.
+  virtual void close_io() noexcept = 0;
+
+  /// Throws `Error(errc::loop_closed)` if closed.
+  void check_open() const;
+
+  /// Runs an I/O callback: exceptions go to the exception handler; an `Interrupt` is held
+  /// until the poll phase ends (so the rest of the batch is still dispatched), then rethrown.
+  template <class F>
+  void run_io_callback(F&& f) noexcept {
+    try {
+      f();
+    } catch (const Interrupt&) {
+      if (!interrupt_) interrupt_ = std::current_exception();
+    } catch (...) {
+      call_exception_handler({"Exception in I/O callback", std::current_exception(), {}, {}});
+    }
+  }
+
+  /// Closes the backend if a derived destructor did not (backends call `close()` in their own
+  /// destructor, while their members still exist).
+  void close_from_destructor() noexcept;
+
+ private:
+  class RunScope;
+  void iterate(std::int64_t max_wait_ns);
+  std::int64_t poll_timeout(std::int64_t max_wait_ns);
+  void adopt_remote();
+  void run_ready();
+
+  std::deque<Ref<HandleImpl>> ready_;
+  TimerHeap timers_;
+
+  std::mutex remote_mutex_;  // guards remote_, wake_pending_ and closing against wakeup()
+  std::vector<Ref<HandleImpl>> remote_;
+  bool wake_pending_ = false;
+  std::atomic<bool> has_remote_{false};
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> closed_{false};
+  bool running_ = false;
+  std::exception_ptr interrupt_;
+};
+
+}  // namespace treadle::detail

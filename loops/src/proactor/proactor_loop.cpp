@@ -1,0 +1,162 @@
+// loops/src/proactor/proactor_loop.cpp — the proactor's poll phase, wake-ups and watchers.
+// Tests: tests/cpp/loops/* (proactor)
+#include "proactor_loop.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cerrno>
+#include <chrono>
+
+#include "treadle/core/error.hpp"
+
+namespace treadle::detail {
+
+namespace asio = boost::asio;
+using Wait = asio::posix::descriptor_base::wait_type;
+
+/// A reader and/or writer on one fd. Asio registers descriptors edge-triggered and never
+/// completes a wait speculatively, so a wait on an fd that is *still* ready would hang: before
+/// re-arming, the watcher checks the level with poll(2) and, if ready, runs again at once.
+class ProactorLoop::Watcher final : public std::enable_shared_from_this<Watcher> {
+ public:
+  Watcher(ProactorLoop& loop, int fd) : loop_(loop), fd_(fd), sd_(loop.io_) {
+    boost::system::error_code ec;
+    sd_.assign(fd, ec);
+    if (ec) throw std::system_error(ec.value(), std::system_category(), "cannot watch fd");
+  }
+
+  Callback reader, writer;
+  bool retired = false;
+
+  void arm(Wait type) {
+    bool& armed = type == Wait::wait_read ? read_armed_ : write_armed_;
+    if (armed || retired) return;
+    armed = true;
+    pollfd p{fd_, static_cast<short>(type == Wait::wait_read ? POLLIN : POLLOUT), 0};
+    auto self = shared_from_this();
+    if (::poll(&p, 1, 0) > 0) {
+      // Still ready: run again in the next poll phase (posting now would run it again inside
+      // this very phase, forever, for a callback that does not drain the fd).
+      loop_.level_ready_.push_back([self, type] { self->ready(type, {}); });
+    } else {
+      sd_.async_wait(type, [self, type](boost::system::error_code ec) { self->ready(type, ec); });
+    }
+  }
+
+  void retire() noexcept {
+    retired = true;
+    reader = nullptr;
+    writer = nullptr;
+    boost::system::error_code ignored;
+    sd_.cancel(ignored);
+    (void)sd_.release();  // deregisters from Asio's epoll without closing the user's fd
+  }
+
+ private:
+  void ready(Wait type, boost::system::error_code ec) {
+    (type == Wait::wait_read ? read_armed_ : write_armed_) = false;
+    if (retired || ec == asio::error::operation_aborted) return;
+    Callback cb = type == Wait::wait_read ? reader : writer;
+    if (!cb) return;  // removed while the wait was outstanding
+    loop_.run_io_callback(*cb);
+    if (type == Wait::wait_read ? reader != nullptr : writer != nullptr) arm(type);
+  }
+
+  ProactorLoop& loop_;
+  int fd_;
+  asio::posix::stream_descriptor sd_;
+  bool read_armed_ = false;
+  bool write_armed_ = false;
+};
+
+ProactorLoop::ProactorLoop() = default;
+
+ProactorLoop::~ProactorLoop() { close_from_destructor(); }
+
+void ProactorLoop::poll_io(std::int64_t timeout_ns) {
+  // Watchers found still ready at the end of the last phase run first, without waiting.
+  if (!level_ready_.empty()) {
+    std::vector<std::function<void()>> batch;
+    batch.swap(level_ready_);
+    for (auto& f : batch) asio::post(io_, std::move(f));
+    timeout_ns = 0;
+  }
+  // The work guard keeps run_one*() waiting even when no operation is outstanding.
+  std::size_t ran = 0;
+  if (timeout_ns < 0) {
+    ran = io_.run_one();
+  } else if (timeout_ns > 0) {
+    ran = io_.run_one_for(std::chrono::nanoseconds(timeout_ns));
+  }
+  // Handlers may post more handlers, which poll_one() would run in this same phase; the cap
+  // keeps one phase finite so timers and ready callbacks are never starved.
+  while (ran < kMaxHandlersPerPoll && io_.poll_one() > 0) ++ran;
+}
+
+void ProactorLoop::wakeup() noexcept {
+  try {
+    asio::post(io_, [] {});
+  } catch (...) {
+    // Allocation failure: the loop will still wake at its next timer.
+  }
+}
+
+void ProactorLoop::close_io() noexcept {
+  for (auto& [fd, w] : watchers_) w->retire();
+  watchers_.clear();
+  level_ready_.clear();
+  // Handlers still queued are destroyed, never run, when the io_context is destroyed with
+  // the loop; the watchers' own callbacks were released by retire() above.
+  work_.reset();
+}
+
+void ProactorLoop::add_reader(int fd, std::function<void()> callback) {
+  set_callback(fd, true, std::make_shared<std::function<void()>>(std::move(callback)));
+}
+void ProactorLoop::add_writer(int fd, std::function<void()> callback) {
+  set_callback(fd, false, std::make_shared<std::function<void()>>(std::move(callback)));
+}
+bool ProactorLoop::remove_reader(int fd) { return clear_callback(fd, true); }
+bool ProactorLoop::remove_writer(int fd) { return clear_callback(fd, false); }
+
+void ProactorLoop::set_callback(int fd, bool reading, Callback cb) {
+  check_open();
+  auto it = watchers_.find(fd);
+  if (it == watchers_.end()) {
+    // Match the reactor (and epoll): Asio would accept regular files and then never report
+    // them ready, so refuse what epoll refuses, with the same errno.
+    struct stat st;
+    if (fd < 0 || ::fstat(fd, &st) != 0) {
+      throw std::system_error(errno_code(EBADF), "invalid file descriptor");
+    }
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+      throw std::system_error(errno_code(EPERM),
+                              "cannot watch file descriptor " + std::to_string(fd));
+    }
+    it = watchers_.emplace(fd, std::make_shared<Watcher>(*this, fd)).first;
+  }
+  Watcher& w = *it->second;
+  (reading ? w.reader : w.writer) = std::move(cb);
+  w.arm(reading ? Wait::wait_read : Wait::wait_write);
+}
+
+bool ProactorLoop::clear_callback(int fd, bool reading) {
+  if (is_closed()) return false;
+  auto it = watchers_.find(fd);
+  if (it == watchers_.end()) return false;
+  Watcher& w = *it->second;
+  Callback& slot = reading ? w.reader : w.writer;
+  if (!slot) return false;
+  slot = nullptr;
+  if (!w.reader && !w.writer) {
+    w.retire();
+    watchers_.erase(it);
+  }
+  return true;
+}
+
+}  // namespace treadle::detail

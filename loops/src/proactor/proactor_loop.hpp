@@ -1,0 +1,61 @@
+// loops/src/proactor/proactor_loop.hpp — the Boost.Asio io_context backend.
+// Tests: tests/cpp/loops/* (proactor)
+#pragma once
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "../common/loop_base.hpp"
+
+namespace treadle::detail {
+
+/**
+ * @brief The proactor backend: `LoopBase` over a Boost.Asio `io_context`.
+ *
+ * The poll phase runs the io_context's ready completion handlers (blocking for the first one
+ * at most the poll timeout); `call_soon_threadsafe` wakes it by posting an empty handler.
+ * Readiness watchers use `posix::stream_descriptor::async_wait`, re-armed after every
+ * callback so they are persistent.
+ */
+class ProactorLoop final : public LoopBase {
+ public:
+  ProactorLoop();
+  ~ProactorLoop() override;
+
+  std::string_view backend() const noexcept override { return "proactor"; }
+
+  void add_reader(int fd, std::function<void()> callback) override;
+  bool remove_reader(int fd) override;
+  void add_writer(int fd, std::function<void()> callback) override;
+  bool remove_writer(int fd) override;
+
+  /// The io_context, for the proactor's channels.
+  boost::asio::io_context& io_context() noexcept { return io_; }
+
+ protected:
+  void poll_io(std::int64_t timeout_ns) override;
+  void wakeup() noexcept override;
+  void close_io() noexcept override;
+
+ private:
+  class Watcher;
+  using Callback = std::shared_ptr<std::function<void()>>;
+
+  void set_callback(int fd, bool reading, Callback cb);
+  bool clear_callback(int fd, bool reading);
+
+  // The hint promises a single thread runs the context, which lets Asio skip some locking.
+  boost::asio::io_context io_{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
+      io_.get_executor()};
+  std::unordered_map<int, std::shared_ptr<Watcher>> watchers_;
+  std::vector<std::function<void()>> level_ready_;  // watchers to run in the next poll phase
+
+  static constexpr std::size_t kMaxHandlersPerPoll = 4096;
+};
+
+}  // namespace treadle::detail

@@ -1,0 +1,57 @@
+// loops/src/reactor/reactor_loop.hpp — treadle's own readiness loop on epoll.
+// Tests: tests/cpp/loops/* (reactor)
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "../common/loop_base.hpp"
+#include "epoll_poller.hpp"
+
+namespace treadle::detail {
+
+/**
+ * @brief The reactor backend: `LoopBase` plus an epoll poller, an eventfd for wake-ups, and
+ * level-triggered readiness watchers.
+ *
+ * I/O callbacks run straight from the poll phase (no trip through the ready queue). A source
+ * removed while a batch of events is being dispatched is kept until the batch ends and skips
+ * its remaining events, so a callback may remove any watcher, including its own.
+ */
+class ReactorLoop final : public LoopBase {
+ public:
+  ReactorLoop();
+  ~ReactorLoop() override;
+
+  std::string_view backend() const noexcept override { return "reactor"; }
+
+  void add_reader(int fd, std::function<void()> callback) override;
+  bool remove_reader(int fd) override;
+  void add_writer(int fd, std::function<void()> callback) override;
+  bool remove_writer(int fd) override;
+
+  /// The poller, for the reactor's channels.
+  EpollPoller& poller() noexcept { return poller_; }
+
+ protected:
+  void poll_io(std::int64_t timeout_ns) override;
+  void wakeup() noexcept override;
+  void close_io() noexcept override;
+
+ private:
+  class Waker;
+  class Watcher;
+  using Callback = std::shared_ptr<std::function<void()>>;
+
+  void set_callback(int fd, bool reading, Callback cb);
+  bool clear_callback(int fd, bool reading);
+
+  EpollPoller poller_;
+  std::unique_ptr<Waker> waker_;
+  std::unordered_map<int, std::unique_ptr<Watcher>> watchers_;
+  std::vector<std::unique_ptr<Watcher>> retired_;  // freed after the current batch
+};
+
+}  // namespace treadle::detail
