@@ -62,12 +62,29 @@ class LoopBase : public Loop {
   /// until the poll phase ends (so the rest of the batch is still dispatched), then rethrown.
   template <class F>
   void run_io_callback(F&& f) noexcept {
+    end_wait();
     try {
       f();
     } catch (const Interrupt&) {
       if (!interrupt_) interrupt_ = std::current_exception();
     } catch (...) {
       call_exception_handler({"Exception in I/O callback", std::current_exception(), {}, {}});
+    }
+  }
+
+  /// Brackets the blocking part of `poll_io`: calls the `WaitHooks` when `timeout_ns` is not
+  /// zero. `end_wait` is idempotent, and `run_io_callback` calls it, so a backend whose wait
+  /// also runs handlers (Asio's `run_one_for`) still runs every callback outside the wait.
+  void begin_wait(std::int64_t timeout_ns) noexcept {
+    if (timeout_ns != 0 && wait_hooks() != nullptr) {
+      in_wait_ = true;
+      wait_hooks()->before_wait();
+    }
+  }
+  void end_wait() noexcept {
+    if (in_wait_) {
+      in_wait_ = false;
+      wait_hooks()->after_wait();
     }
   }
 
@@ -93,6 +110,7 @@ class LoopBase : public Loop {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> closed_{false};
   bool running_ = false;
+  bool in_wait_ = false;
   std::exception_ptr interrupt_;
 };
 

@@ -87,11 +87,13 @@ void ProactorLoop::poll_io(std::int64_t timeout_ns) {
   }
   // The work guard keeps run_one*() waiting even when no operation is outstanding.
   std::size_t ran = 0;
+  begin_wait(timeout_ns);
   if (timeout_ns < 0) {
     ran = io_.run_one();
   } else if (timeout_ns > 0) {
     ran = io_.run_one_for(std::chrono::nanoseconds(timeout_ns));
   }
+  end_wait();
   // Handlers may post more handlers, which poll_one() would run in this same phase; the cap
   // keeps one phase finite so timers and ready callbacks are never starved.
   while (ran < kMaxHandlersPerPoll && io_.poll_one() > 0) ++ran;

@@ -81,9 +81,12 @@ ReactorLoop::ReactorLoop() : waker_(std::make_unique<Waker>()) {
 ReactorLoop::~ReactorLoop() { close_from_destructor(); }
 
 void ReactorLoop::poll_io(std::int64_t timeout_ns) {
-  poller_.wait(timeout_ns, [](IoSource* source, std::uint32_t events) {
+  begin_wait(timeout_ns);
+  poller_.wait(timeout_ns, [this](IoSource* source, std::uint32_t events) {
+    end_wait();
     source->on_events(events);
   });
+  end_wait();
   retired_.clear();
 }
 

@@ -1,6 +1,8 @@
 // tests/cpp/loops/test_loop.cpp — scheduling, stopping, closing and errors, on every backend.
 #include "treadle/core/loop.hpp"
 
+#include <unistd.h>
+
 #include <boost/test/unit_test.hpp>
 #include <memory>
 #include <stdexcept>
@@ -271,6 +273,48 @@ BOOST_AUTO_TEST_CASE(run_once_waits_at_most_max_wait) {
   const double waited = loop->time() - start;
   BOOST_TEST(waited >= 0.02);
   BOOST_TEST(waited < 5.0);  // generous: only proves it returned
+}
+
+BOOST_AUTO_TEST_CASE(wait_hooks_bracket_only_blocking_waits_and_never_callbacks) {
+  struct Hooks : WaitHooks {
+    bool waiting = false;
+    int waits = 0;
+    bool callback_ran_inside_wait = false;
+    void before_wait() noexcept override {
+      BOOST_TEST(!waiting);
+      waiting = true;
+      ++waits;
+    }
+    void after_wait() noexcept override {
+      BOOST_TEST(waiting);
+      waiting = false;
+    }
+  } hooks;
+  auto loop = make_test_loop();
+  loop->set_wait_hooks(&hooks);
+  int fds[2];
+  BOOST_REQUIRE(::pipe(fds) == 0);
+  loop->add_reader(fds[0], [&] {
+    if (hooks.waiting) hooks.callback_ran_inside_wait = true;
+    char c;
+    (void)!::read(fds[0], &c, 1);
+    loop->remove_reader(fds[0]);
+  });
+  loop->call_later(0.01, [&] {
+    if (hooks.waiting) hooks.callback_ran_inside_wait = true;
+    (void)!::write(fds[1], "x", 1);
+  });
+  loop->call_later(0.03, [&] { loop->stop(); });
+  loop->call_soon([&] {
+    if (hooks.waiting) hooks.callback_ran_inside_wait = true;
+  });
+  loop->run_forever();
+  BOOST_TEST(hooks.waits >= 2);
+  BOOST_TEST(!hooks.waiting);
+  BOOST_TEST(!hooks.callback_ran_inside_wait);
+  loop->set_wait_hooks(nullptr);
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

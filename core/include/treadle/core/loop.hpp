@@ -44,6 +44,23 @@ class Interrupt {
 };
 
 /**
+ * @brief Callbacks around the blocking part of the poll phase.
+ *
+ * An embedding that holds a lock while it runs callbacks (the Python binding and its GIL)
+ * releases it in `before_wait` and takes it back in `after_wait`. Both are called on the
+ * loop's thread, only when the wait may block (non-zero timeout), and always in pairs; the
+ * loop calls `after_wait` before it runs any callback.
+ */
+class WaitHooks {
+ public:
+  virtual void before_wait() noexcept = 0;
+  virtual void after_wait() noexcept = 0;
+
+ protected:
+  ~WaitHooks() = default;
+};
+
+/**
  * @brief An event loop: a ready queue, a timer heap and an I/O poller on one thread.
  *
  * Backends (see `treadle/loops/backends.hpp`) differ only in how they wait for I/O; they share
@@ -195,6 +212,9 @@ class Loop {
   virtual bool remove_writer(int fd) = 0;
   /// @}
 
+  /// @brief Installs `hooks` (null removes them); the caller keeps them alive while set.
+  void set_wait_hooks(WaitHooks* hooks) noexcept { wait_hooks_ = hooks; }
+
   /// @name Errors
   /// @{
   /// @brief Installs `handler` (an empty one restores the default).
@@ -212,6 +232,9 @@ class Loop {
   /// Marks (or clears, with null) the loop running on this thread; used by backends.
   static void set_current(Loop* loop) noexcept;
 
+  /// The installed hooks, or null (for backends).
+  WaitHooks* wait_hooks() const noexcept { return wait_hooks_; }
+
  private:
   template <class F>
   static detail::Ref<detail::HandleImpl> make_handle(F&& f) {
@@ -220,6 +243,7 @@ class Loop {
   }
 
   ExceptionHandler handler_;
+  WaitHooks* wait_hooks_ = nullptr;
 };
 
 }  // namespace treadle
