@@ -2,6 +2,8 @@
 // Tests: tests/cpp/core/test_error.cpp
 #include "treadle/core/error.hpp"
 
+#include <netdb.h>
+
 namespace treadle {
 namespace {
 
@@ -20,7 +22,18 @@ class Category final : public std::error_category {
   }
 };
 
+class ResolverCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "resolver"; }
+  std::string message(int value) const override { return ::gai_strerror(value); }
+};
+
 }  // namespace
+
+const std::error_category& resolver_category() noexcept {
+  static const ResolverCategory category;
+  return category;
+}
 
 const std::error_category& treadle_category() noexcept {
   static const Category category;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <netdb.h>
 
 #include "treadle/core/error.hpp"
 
@@ -103,7 +104,7 @@ void LoopBase::iterate(std::int64_t max_wait_ns) {
 std::int64_t LoopBase::poll_timeout(std::int64_t max_wait_ns) {
   std::int64_t timeout = -1;
   if (!ready_.empty() || stopping_.load(std::memory_order_acquire) ||
-      has_remote_.load(std::memory_order_acquire)) {
+      has_remote_.load(std::memory_order_acquire) || has_deferred_io()) {
     timeout = 0;
   } else if (auto next = timers_.next_deadline()) {
     timeout = std::max<std::int64_t>(0, *next - Clock::now_ns());
@@ -140,6 +141,31 @@ void LoopBase::run_ready() {
   }
 }
 
+void LoopBase::resolve(std::string host, std::uint16_t port, int family, int flags,
+                       ResolveCallback done) {
+  check_open();
+  // Numeric hosts need no thread: they are converted here and delivered next iteration.
+  std::vector<Endpoint> direct;
+  std::error_code ec;
+  if (host.empty()) {
+    const bool passive = (flags & AI_PASSIVE) != 0;
+    if (family != AF_INET6) direct.push_back(Endpoint::from_numeric(passive ? "0.0.0.0" : "127.0.0.1", port, ec));
+    if (family != AF_INET) direct.push_back(Endpoint::from_numeric(passive ? "::" : "::1", port, ec));
+  } else {
+    Endpoint e = Endpoint::from_numeric(host, port, ec);
+    if (!ec && (family == AF_UNSPEC || family == e.family())) direct.push_back(e);
+    if (!ec && direct.empty()) ec = make_error_code(errc::no_address);
+    if (ec == std::errc::invalid_argument) {  // not numeric: a name for the resolver thread
+      if (!resolver_) resolver_ = std::make_unique<Resolver>(*this);
+      resolver_->submit(std::move(host), port, family, flags, std::move(done));
+      return;
+    }
+  }
+  call_soon([done = std::move(done), ec, direct = std::move(direct)]() mutable {
+    done(direct.empty() ? ec : std::error_code{}, std::move(direct));
+  });
+}
+
 void LoopBase::close() {
   if (running_) Error::raise(errc::loop_running);
   std::vector<Ref<HandleImpl>> remote;
@@ -150,6 +176,7 @@ void LoopBase::close() {
     has_remote_.store(false, std::memory_order_relaxed);
     close_io();
   }
+  resolver_.reset();
   // Callbacks are released explicitly: a handle the user still holds must not keep the
   // callback's captures alive after the loop that would have run it is gone.
   for (auto& h : ready_) h->release_callback();

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "resolver.hpp"
 #include "timer_heap.hpp"
 #include "treadle/core/loop.hpp"
 
@@ -39,6 +40,23 @@ class LoopBase : public Loop {
   void close() override;
   bool is_closed() const noexcept override { return closed_.load(std::memory_order_acquire); }
 
+  void resolve(std::string host, std::uint16_t port, int family, int flags,
+               ResolveCallback done) override;
+
+  /// Runs an I/O callback: exceptions go to the exception handler; an `Interrupt` is held
+  /// until the poll phase ends (so the rest of the batch is still dispatched), then rethrown.
+  template <class F>
+  void run_io_callback(F&& f) noexcept {
+    end_wait();
+    try {
+      f();
+    } catch (const Interrupt&) {
+      if (!interrupt_) interrupt_ = std::current_exception();
+    } catch (...) {
+      call_exception_handler({"Exception in I/O callback", std::current_exception(), {}, {}});
+    }
+  }
+
   /// Ready callbacks and timers held (for tests and debugging).
   std::size_t ready_count() const noexcept { return ready_.size(); }
   std::size_t timer_count() const noexcept { return timers_.size(); }
@@ -54,23 +72,11 @@ class LoopBase : public Loop {
   virtual void wakeup() noexcept = 0;
   /// Removes watchers and releases the backend's OS resources; called once by `close()`.
   virtual void close_io() noexcept = 0;
+  /// True if the backend has I/O work to do without waiting (the poll must not block).
+  virtual bool has_deferred_io() const noexcept { return false; }
 
   /// Throws `Error(errc::loop_closed)` if closed.
   void check_open() const;
-
-  /// Runs an I/O callback: exceptions go to the exception handler; an `Interrupt` is held
-  /// until the poll phase ends (so the rest of the batch is still dispatched), then rethrown.
-  template <class F>
-  void run_io_callback(F&& f) noexcept {
-    end_wait();
-    try {
-      f();
-    } catch (const Interrupt&) {
-      if (!interrupt_) interrupt_ = std::current_exception();
-    } catch (...) {
-      call_exception_handler({"Exception in I/O callback", std::current_exception(), {}, {}});
-    }
-  }
 
   /// Brackets the blocking part of `poll_io`: calls the `WaitHooks` when `timeout_ns` is not
   /// zero. `end_wait` is idempotent, and `run_io_callback` calls it, so a backend whose wait
@@ -101,6 +107,7 @@ class LoopBase : public Loop {
 
   std::deque<Ref<HandleImpl>> ready_;
   TimerHeap timers_;
+  std::unique_ptr<Resolver> resolver_;  // started on the first name lookup
 
   std::mutex remote_mutex_;  // guards remote_, wake_pending_ and closing against wakeup()
   std::vector<Ref<HandleImpl>> remote_;

@@ -33,6 +33,8 @@ class ProactorLoop final : public LoopBase {
   void add_writer(int fd, std::function<void()> callback) override;
   bool remove_writer(int fd) override;
 
+  std::unique_ptr<ByteChannel> make_stream_channel(int fd) override;
+
   /// The io_context, for the proactor's channels.
   boost::asio::io_context& io_context() noexcept { return io_; }
 

@@ -13,10 +13,11 @@ namespace treadle::detail {
 /// @brief Something registered with the poller: it receives the epoll event mask.
 class IoSource {
  public:
+  virtual ~IoSource() = default;
   virtual void on_events(std::uint32_t events) = 0;
-
- protected:
-  ~IoSource() = default;
+  /// Set when the source is handed to `ReactorLoop::retire`: its remaining events in the
+  /// current batch are skipped.
+  bool retired = false;
 };
 
 /**

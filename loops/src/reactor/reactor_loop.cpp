@@ -47,7 +47,6 @@ class ReactorLoop::Watcher final : public IoSource {
   Watcher(ReactorLoop& loop, int fd) : loop_(loop), fd_(fd) {}
 
   Callback reader, writer;
-  bool retired = false;
 
   std::uint32_t mask() const noexcept {
     return (reader ? EPOLLIN : 0u) | (writer ? EPOLLOUT : 0u);
@@ -84,11 +83,28 @@ void ReactorLoop::poll_io(std::int64_t timeout_ns) {
   begin_wait(timeout_ns);
   poller_.wait(timeout_ns, [this](IoSource* source, std::uint32_t events) {
     end_wait();
-    source->on_events(events);
+    if (!source->retired) source->on_events(events);
   });
   end_wait();
+  // Speculative attempts queued by channels; those queued meanwhile wait for the next phase,
+  // so a channel that keeps re-arming cannot hold the loop in this phase.
+  if (!deferred_.empty()) {
+    std::vector<IoSource*> batch;
+    batch.swap(deferred_);
+    for (IoSource* source : batch) {
+      if (!source->retired) source->on_events(0);
+    }
+  }
   retired_.clear();
 }
+
+void ReactorLoop::retire(std::unique_ptr<IoSource> source) noexcept {
+  source->retired = true;
+  if (is_closed()) return;  // nothing can dispatch to it any more
+  retired_.push_back(std::move(source));
+}
+
+void ReactorLoop::defer(IoSource* source) { deferred_.push_back(source); }
 
 void ReactorLoop::wakeup() noexcept { waker_->wake(); }
 
@@ -96,6 +112,7 @@ void ReactorLoop::close_io() noexcept {
   for (auto& [fd, w] : watchers_) poller_.remove(fd);
   watchers_.clear();
   retired_.clear();
+  deferred_.clear();
   waker_->close();
   poller_.close();
 }
@@ -145,8 +162,7 @@ bool ReactorLoop::clear_callback(int fd, bool reading) {
     return true;
   }
   poller_.remove(fd);
-  w.retired = true;
-  retired_.push_back(std::move(it->second));
+  retire(std::move(it->second));
   watchers_.erase(it);
   return true;
 }

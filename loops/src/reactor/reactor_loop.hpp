@@ -35,10 +35,22 @@ class ReactorLoop final : public LoopBase {
   /// The poller, for the reactor's channels.
   EpollPoller& poller() noexcept { return poller_; }
 
+  std::unique_ptr<ByteChannel> make_stream_channel(int fd) override;
+
+  /// Frees `source` once the current batch of events has been dispatched (at once if the
+  /// loop is closed): events already fetched for it are skipped, never delivered to freed
+  /// memory.
+  void retire(std::unique_ptr<IoSource> source) noexcept;
+  /// Calls `source->on_events(0)` in the next poll phase, without waiting for the kernel:
+  /// how channels attempt an operation speculatively without completing inside the call
+  /// that started it.
+  void defer(IoSource* source);
+
  protected:
   void poll_io(std::int64_t timeout_ns) override;
   void wakeup() noexcept override;
   void close_io() noexcept override;
+  bool has_deferred_io() const noexcept override { return !deferred_.empty(); }
 
  private:
   class Waker;
@@ -51,7 +63,8 @@ class ReactorLoop final : public LoopBase {
   EpollPoller poller_;
   std::unique_ptr<Waker> waker_;
   std::unordered_map<int, std::unique_ptr<Watcher>> watchers_;
-  std::vector<std::unique_ptr<Watcher>> retired_;  // freed after the current batch
+  std::vector<std::unique_ptr<IoSource>> retired_;  // freed after the current batch
+  std::vector<IoSource*> deferred_;                  // see defer()
 };
 
 }  // namespace treadle::detail

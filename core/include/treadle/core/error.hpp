@@ -38,7 +38,11 @@ namespace treadle {
   /* No backend with the requested name is compiled into this binary. */                     \
   X(unknown_backend, 12, "unknown event loop backend")                                        \
   /* The operation needs to run on the loop's own thread. */                                  \
-  X(wrong_thread, 13, "called from a thread that does not run the loop")
+  X(wrong_thread, 13, "called from a thread that does not run the loop")                     \
+  /* A protocol callback threw; the connection was closed (the exception went to the loop). */\
+  X(protocol_error, 14, "protocol callback failed")                                          \
+  /* Name resolution returned no address of a usable family. */                             \
+  X(no_address, 15, "no address to connect or bind to")
 
 /// @brief treadle's own error conditions (see the table above for one line per code).
 enum class errc : int {
@@ -49,6 +53,10 @@ enum class errc : int {
 
 /// @brief The category of `treadle::errc` codes; its name is `"treadle"`.
 const std::error_category& treadle_category() noexcept;
+
+/// @brief The category of `getaddrinfo(3)` results (`EAI_*` values; messages from
+/// `gai_strerror`); its name is `"resolver"`.
+const std::error_category& resolver_category() noexcept;
 
 /// @brief Makes a `std::error_code` in `treadle_category()`; found by ADL.
 inline std::error_code make_error_code(errc e) noexcept {

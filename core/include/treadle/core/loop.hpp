@@ -12,7 +12,12 @@
 #include <type_traits>
 #include <utility>
 
+#include <memory>
+#include <vector>
+
+#include "treadle/core/byte_channel.hpp"
 #include "treadle/core/clock.hpp"
+#include "treadle/core/endpoint.hpp"
 #include "treadle/core/handle.hpp"
 
 namespace treadle {
@@ -104,6 +109,7 @@ class Loop {
 
   /// @name Time
   /// @{
+
   /// @brief The loop's clock in seconds (`Clock::now()`): monotonic, shared with
   /// Python's `time.monotonic()`.
   double time() const noexcept { return Clock::now(); }
@@ -164,6 +170,7 @@ class Loop {
   /// @name Scheduling primitives
   /// What the templates above hand off to; bindings call them with their own handle types.
   /// @{
+
   /// @brief Appends `h` to the ready queue.
   virtual void schedule(detail::Ref<detail::HandleImpl> h) = 0;
   /// @brief Adds `t` to the timer heap at `t->when_ns`.
@@ -174,6 +181,7 @@ class Loop {
 
   /// @name Running and stopping
   /// @{
+
   /// @brief Runs iterations until `stop()` is called.
   /// @throws Error `errc::loop_running` if this loop, or another on this thread, is running;
   ///         `errc::loop_closed` if closed. Exceptions derived from `Interrupt` propagate.
@@ -201,6 +209,7 @@ class Loop {
   /// first. The loop never closes the fd. Both backends offer them (the proactor through
   /// Asio's `async_wait`).
   /// @{
+
   /// @throws std::system_error `EPERM` for fds that cannot be polled (regular files),
   ///         `EBADF` for invalid ones; `Error(errc::loop_closed)` when closed.
   virtual void add_reader(int fd, std::function<void()> callback) = 0;
@@ -215,8 +224,36 @@ class Loop {
   /// @brief Installs `hooks` (null removes them); the caller keeps them alive while set.
   void set_wait_hooks(WaitHooks* hooks) noexcept { wait_hooks_ = hooks; }
 
+  /// @name Channels and name resolution
+  /// What the transports layer builds connections from; it is backend-neutral because every
+  /// backend supplies these.
+  /// @{
+
+  /// @brief Wraps a connected stream socket (TCP or Unix) in this backend's `ByteChannel`.
+  /// @param fd a connected socket; ownership passes to the channel, which makes it
+  ///        non-blocking and closes it. On failure the fd is closed and the error thrown.
+  virtual std::unique_ptr<ByteChannel> make_stream_channel(int fd) = 0;
+
+  /// @brief Delivers the result of a resolution: an error, or the addresses in the order the
+  /// resolver returned them.
+  using ResolveCallback = std::function<void(std::error_code, std::vector<Endpoint>)>;
+
+  /// @brief Resolves `host`:`port` without blocking the loop.
+  ///
+  /// Numeric addresses (and an empty host, meaning "any" for `AI_PASSIVE` or loopback
+  /// otherwise) are converted at once; names go to `getaddrinfo(3)` on a resolver thread
+  /// owned by the loop. `done` runs on the loop's thread, never inside this call; if the
+  /// loop closes first it is destroyed without running. Errors from `getaddrinfo` are in
+  /// `resolver_category()`.
+  /// @param family `AF_UNSPEC`, `AF_INET` or `AF_INET6`.
+  /// @param flags `getaddrinfo` flags, e.g. `AI_PASSIVE` for servers.
+  virtual void resolve(std::string host, std::uint16_t port, int family, int flags,
+                       ResolveCallback done) = 0;
+  /// @}
+
   /// @name Errors
   /// @{
+
   /// @brief Installs `handler` (an empty one restores the default).
   void set_exception_handler(ExceptionHandler handler) { handler_ = std::move(handler); }
   /// @brief The installed handler (empty for the default).

@@ -1,0 +1,131 @@
+// loops/src/proactor/asio_channel.cpp — Asio completions mapped onto the ByteChannel contract.
+// Tests: tests/cpp/transports/test_byte_channel.cpp (proactor)
+#include "asio_channel.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/container/static_vector.hpp>
+
+#include "../common/socket_ops.hpp"
+
+namespace treadle::detail {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::size_t kMaxIov = 64;
+using Gather = boost::container::static_vector<asio::const_buffer, kMaxIov>;
+
+Gather gather(ConstBufferSequence buffers) {
+  Gather out;
+  for (std::size_t i = 0; i < buffers.size() && i < kMaxIov; ++i) {
+    out.emplace_back(buffers[i].data(), buffers[i].size());
+  }
+  return out;
+}
+
+std::error_code translate(const boost::system::error_code& ec) {
+  if (!ec) return {};
+  if (ec == asio::error::eof) return make_error_code(errc::eof);
+  if (ec == asio::error::operation_aborted) return make_error_code(errc::aborted);
+  if (ec.category() == boost::system::system_category()) return errno_code(ec.value());
+  return std::error_code(ec);  // Boost.System codes convert to std::error_code
+}
+
+int socket_option(int fd, int name) {
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (::getsockopt(fd, SOL_SOCKET, name, &value, &len) != 0) return -1;
+  return value;
+}
+
+}  // namespace
+
+AsioChannel::AsioChannel(ProactorLoop& loop, int fd) : loop_(loop), socket_(loop.io_context()) {
+  boost::system::error_code ec;
+  const int family = socket_option(fd, SO_DOMAIN);
+  const int protocol = socket_option(fd, SO_PROTOCOL);
+  socket_.assign(asio::generic::stream_protocol(family, protocol), fd, ec);
+  if (!ec) socket_.non_blocking(true, ec);
+  if (ec) {
+    if (!socket_.is_open()) ::close(fd);
+    throw std::system_error(translate(ec), "cannot adopt socket");
+  }
+}
+
+AsioChannel::~AsioChannel() { close(); }
+
+std::unique_ptr<ByteChannel> ProactorLoop::make_stream_channel(int fd) {
+  if (is_closed()) {
+    ::close(fd);
+    Error::raise(errc::loop_closed);
+  }
+  return std::make_unique<AsioChannel>(*this, fd);
+}
+
+void AsioChannel::async_read_some(MutableBuffer buffer, Completion done) {
+  socket_.async_read_some(
+      asio::buffer(buffer.data(), buffer.size()),
+      [loop = &loop_, done = std::move(done)](boost::system::error_code ec, std::size_t n) {
+        loop->run_io_callback([&] { done(translate(ec), n); });
+      });
+}
+
+void AsioChannel::async_write_some(ConstBufferSequence buffers, Completion done) {
+  *write_in_flight_ = true;
+  // The flag is shared: the channel may be gone by the time the handler runs.
+  socket_.async_write_some(
+      gather(buffers), [flag = write_in_flight_, loop = &loop_, done = std::move(done)](
+                           boost::system::error_code ec, std::size_t n) {
+        *flag = false;
+        loop->run_io_callback([&] { done(translate(ec), n); });
+      });
+}
+
+std::size_t AsioChannel::try_write_some(ConstBufferSequence buffers, std::error_code& ec) {
+  if (!socket_.is_open()) {
+    ec = make_error_code(errc::closed);
+    return 0;
+  }
+  if (*write_in_flight_) {
+    ec = errno_code(EAGAIN);
+    return 0;
+  }
+  boost::system::error_code bec;
+  const std::size_t n = socket_.write_some(gather(buffers), bec);
+  ec = bec == asio::error::would_block ? errno_code(EAGAIN) : translate(bec);
+  return n;
+}
+
+std::error_code AsioChannel::shutdown_send() {
+  boost::system::error_code ec;
+  socket_.shutdown(asio::socket_base::shutdown_send, ec);
+  return translate(ec);
+}
+
+void AsioChannel::cancel() {
+  boost::system::error_code ignored;
+  socket_.cancel(ignored);
+}
+
+void AsioChannel::close() {
+  boost::system::error_code ignored;
+  socket_.close(ignored);  // outstanding operations complete with operation_aborted
+}
+
+Endpoint AsioChannel::local_endpoint(std::error_code& ec) const {
+  return socket_endpoint(native_handle(), false, ec);
+}
+Endpoint AsioChannel::remote_endpoint(std::error_code& ec) const {
+  return socket_endpoint(native_handle(), true, ec);
+}
+
+int AsioChannel::native_handle() const noexcept {
+  return socket_.is_open() ? const_cast<decltype(socket_)&>(socket_).native_handle() : -1;
+}
+
+}  // namespace treadle::detail

@@ -1,0 +1,45 @@
+// loops/src/proactor/asio_channel.hpp — the proactor's ByteChannel over an Asio socket.
+// Tests: tests/cpp/transports/test_byte_channel.cpp (proactor)
+#pragma once
+
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <memory>
+
+#include "proactor_loop.hpp"
+#include "treadle/core/byte_channel.hpp"
+
+namespace treadle::detail {
+
+/**
+ * @brief `ByteChannel` for the proactor: `generic::stream_protocol::socket` (so TCP and Unix
+ * sockets share one type).
+ *
+ * Completion handlers capture only the loop and the caller's completion, never the channel:
+ * Asio delivers `operation_aborted` for operations outstanding when the socket closes, and
+ * by then the channel may already be gone. Asio never completes inside the initiating call.
+ */
+class AsioChannel final : public ByteChannel {
+ public:
+  /// Takes ownership of `fd`, a connected stream socket.
+  AsioChannel(ProactorLoop& loop, int fd);
+  ~AsioChannel() override;
+
+  Loop& loop() const noexcept override { return loop_; }
+  void async_read_some(MutableBuffer buffer, Completion done) override;
+  void async_write_some(ConstBufferSequence buffers, Completion done) override;
+  std::size_t try_write_some(ConstBufferSequence buffers, std::error_code& ec) override;
+  std::error_code shutdown_send() override;
+  void cancel() override;
+  void close() override;
+  bool is_open() const noexcept override { return socket_.is_open(); }
+  Endpoint local_endpoint(std::error_code& ec) const override;
+  Endpoint remote_endpoint(std::error_code& ec) const override;
+  int native_handle() const noexcept override;
+
+ private:
+  ProactorLoop& loop_;
+  boost::asio::generic::stream_protocol::socket socket_;
+  std::shared_ptr<bool> write_in_flight_ = std::make_shared<bool>(false);
+};
+
+}  // namespace treadle::detail
