@@ -1,0 +1,155 @@
+// transports/include/treadle/transports/stream_transport.hpp — the one stream transport.
+// Tests: tests/cpp/transports/test_stream_transport.cpp (every backend)
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+#include "treadle/core/byte_channel.hpp"
+#include "treadle/core/extra_info.hpp"
+#include "treadle/core/loop.hpp"
+#include "treadle/core/protocol.hpp"
+#include "treadle/core/transport.hpp"
+
+namespace treadle {
+
+/**
+ * @brief asyncio's stream transport, written once over `ByteChannel`: TCP, Unix sockets and
+ * (later) pipes on every backend use it.
+ *
+ * Call order to the protocol (`Protocol` or `BufferedProtocol`):
+ * ```
+ * connection_made -> (data_received | get_buffer/buffer_updated)* -> eof_received? ->
+ * connection_lost (exactly once, never from inside a call the protocol made)
+ * ```
+ *
+ * States, enforced by `set_state`:
+ * ```
+ * open ──close()──> closing ──queue drained──> closed
+ *   │                  │
+ *   └──abort()/error───┴─────────────────────> closed
+ * ```
+ * In `closed` the channel is closed and `connection_lost` is scheduled with `call_soon`.
+ *
+ * Writing: when nothing is queued, `write` hands the bytes to the kernel at once
+ * (`ByteChannel::try_write_some`) and queues only what the kernel did not take; the queue is
+ * sent with gather writes. `get_write_buffer_size()` counts queued bytes including those in
+ * flight. Water marks follow asyncio exactly (see `WriteTransport`).
+ *
+ * Reading: one read is outstanding while reading is not paused, into a 64 KiB buffer owned by
+ * the transport (or the protocol's own buffer for a `BufferedProtocol`). `pause_reading` does
+ * not cancel a read in flight: its result is held and delivered after `resume_reading`.
+ *
+ * A protocol callback that throws is reported to the loop's exception handler and the
+ * connection is aborted with `errc::protocol_error`.
+ *
+ * Lifetime: created by `make`; the transport keeps itself alive until `connection_lost` has
+ * returned and no channel operation is outstanding, so users may drop their references.
+ *
+ * Thread safety: loop thread only.
+ */
+class StreamTransport final : public Transport, public std::enable_shared_from_this<StreamTransport> {
+ public:
+  /// The transport's states (see the class diagram).
+  enum class State { open, closing, closed };
+
+  /// @brief Creates the transport and schedules `connection_made` (it runs on a later
+  /// iteration, then reading starts).
+  /// @param channel a connected channel of `loop`'s backend; owned from now on.
+  /// @param protocol a `Protocol` or `BufferedProtocol`.
+  /// @param extra extra information to answer besides `peername`, `sockname` and `socket`.
+  static std::shared_ptr<StreamTransport> make(Loop& loop, std::unique_ptr<ByteChannel> channel,
+                                               std::shared_ptr<StreamProtocol> protocol,
+                                               ExtraInfo extra = {});
+
+  ~StreamTransport() override;
+
+  // BaseTransport
+  std::any get_extra_info(std::string_view key) const override { return extra_.get(key); }
+  bool is_closing() const noexcept override { return state_ != State::open; }
+  void close() override;
+  void set_protocol(std::shared_ptr<BaseProtocol> protocol) override;
+  std::shared_ptr<BaseProtocol> get_protocol() const override { return protocol_; }
+
+  // ReadTransport
+  bool is_reading() const noexcept override { return state_ == State::open && reading_; }
+  void pause_reading() override;
+  void resume_reading() override;
+
+  // WriteTransport
+  void write(ConstBuffer data) override;
+  using WriteTransport::write;
+  void writev(ConstBufferSequence buffers) override;
+  void write_eof() override;
+  bool can_write_eof() const noexcept override { return true; }
+  void abort() override;
+  std::size_t get_write_buffer_size() const noexcept override { return buffer_size_; }
+  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept override {
+    return {low_, high_};
+  }
+  void set_write_buffer_limits(std::optional<std::size_t> high = std::nullopt,
+                               std::optional<std::size_t> low = std::nullopt) override;
+
+  /// @brief The current state.
+  State state() const noexcept { return state_; }
+  /// @brief The loop this transport runs on.
+  Loop& loop() const noexcept { return loop_; }
+
+  /// Size of the transport's own receive buffer.
+  static constexpr std::size_t kReadBufferSize = 64 * 1024;
+
+ private:
+  StreamTransport(Loop& loop, std::unique_ptr<ByteChannel> channel);
+  void set_state(State next);
+  void start();
+  void start_read();
+  void on_read(std::error_code ec, std::size_t n);
+  void deliver(std::error_code ec, std::size_t n);
+  void start_write();
+  void on_write(std::error_code ec, std::size_t n);
+  void append(ConstBufferSequence buffers, std::size_t skip);
+  void consume(std::size_t n);
+  void maybe_pause_protocol();
+  void maybe_resume_protocol();
+  void fatal_error(std::error_code ec);
+  void force_close(std::error_code ec);
+  void call_connection_lost(std::error_code ec);
+  void maybe_release();
+  template <class F>
+  bool guard(F&& f, const char* what);
+
+  Loop& loop_;
+  std::unique_ptr<ByteChannel> channel_;
+  std::shared_ptr<StreamProtocol> protocol_;
+  Protocol* stream_ = nullptr;            // protocol_ as a Protocol, or null
+  BufferedProtocol* buffered_ = nullptr;  // protocol_ as a BufferedProtocol, or null
+  ExtraInfo extra_;
+  std::shared_ptr<StreamTransport> self_;  // held until lost and idle
+
+  State state_ = State::open;
+  bool made_ = false;            // connection_made has run
+  bool lost_ = false;            // connection_lost has been called
+  bool reading_ = true;          // not paused
+  bool read_in_flight_ = false;
+  bool eof_seen_ = false;
+  std::optional<std::pair<std::error_code, std::size_t>> held_;  // read result while paused
+  std::unique_ptr<std::byte[]> read_buffer_;
+  MutableBuffer read_region_;  // where the read in flight lands
+
+  std::deque<std::vector<std::byte>> queue_;
+  std::size_t head_offset_ = 0;     // bytes of queue_.front() already sent
+  std::size_t in_flight_chunks_ = 0;
+  bool write_in_flight_ = false;
+  std::size_t buffer_size_ = 0;
+  std::size_t high_ = 64 * 1024;
+  std::size_t low_ = 16 * 1024;
+  bool protocol_paused_ = false;
+  bool eof_pending_ = false;  // write_eof() called; shut down once drained
+  bool eof_written_ = false;
+};
+
+}  // namespace treadle

@@ -1,0 +1,353 @@
+// transports/src/stream_transport.cpp — write queue, water marks, reads, the teardown path.
+// Tests: tests/cpp/transports/test_stream_transport.cpp (every backend)
+#include "treadle/transports/stream_transport.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <string>
+
+#include "treadle/core/error.hpp"
+
+namespace treadle {
+
+namespace {
+constexpr std::size_t kMaxGather = 64;         // buffers per gather write
+constexpr std::size_t kCoalesceLimit = 64 * 1024;  // small writes join the last queued chunk
+
+bool would_block(std::error_code ec) {
+  return ec == std::errc::resource_unavailable_try_again ||
+         ec == std::errc::operation_would_block;
+}
+}  // namespace
+
+std::shared_ptr<StreamTransport> StreamTransport::make(Loop& loop,
+                                                       std::unique_ptr<ByteChannel> channel,
+                                                       std::shared_ptr<StreamProtocol> protocol,
+                                                       ExtraInfo extra) {
+  std::shared_ptr<StreamTransport> t(new StreamTransport(loop, std::move(channel)));
+  t->extra_ = std::move(extra);
+  std::error_code ec;
+  Endpoint peer = t->channel_->remote_endpoint(ec);
+  if (!ec) t->extra_.set(extra::peername, peer);
+  Endpoint local = t->channel_->local_endpoint(ec);
+  if (!ec) t->extra_.set(extra::sockname, local);
+  t->extra_.set(extra::socket, t->channel_->native_handle());
+  t->set_protocol(std::move(protocol));
+  // The callback owns the transport until it runs; from then on the transport owns itself.
+  loop.call_soon([t] { t->start(); });
+  return t;
+}
+
+StreamTransport::StreamTransport(Loop& loop, std::unique_ptr<ByteChannel> channel)
+    : loop_(loop), channel_(std::move(channel)) {}
+
+StreamTransport::~StreamTransport() {
+  if (channel_) channel_->close();
+}
+
+void StreamTransport::set_state(State next) {
+  const bool allowed = (state_ == State::open && next != State::open) ||
+                       (state_ == State::closing && next == State::closed);
+  if (!allowed) Error::raise(errc::invalid_argument, "invalid StreamTransport state transition");
+  state_ = next;
+}
+
+void StreamTransport::set_protocol(std::shared_ptr<BaseProtocol> protocol) {
+  auto p = std::dynamic_pointer_cast<StreamProtocol>(protocol);
+  if (!p) Error::raise(errc::invalid_argument, "StreamTransport needs a StreamProtocol");
+  stream_ = dynamic_cast<Protocol*>(p.get());
+  buffered_ = dynamic_cast<BufferedProtocol*>(p.get());
+  if (stream_ == nullptr && buffered_ == nullptr) {
+    Error::raise(errc::invalid_argument, "protocol is neither Protocol nor BufferedProtocol");
+  }
+  protocol_ = std::move(p);
+}
+
+template <class F>
+bool StreamTransport::guard(F&& f, const char* what) {
+  try {
+    f();
+    return true;
+  } catch (const Interrupt&) {
+    throw;
+  } catch (...) {
+    loop_.call_exception_handler({std::string("Fatal error: protocol.") + what +
+                                      "() call failed.",
+                                  std::current_exception(), {}, {}});
+    force_close(make_error_code(errc::protocol_error));
+    return false;
+  }
+}
+
+void StreamTransport::start() {
+  self_ = shared_from_this();
+  made_ = true;
+  if (!guard([&] { protocol_->connection_made(*this); }, "connection_made")) return;
+  start_read();
+}
+
+// ---- reading ------------------------------------------------------------------------------
+
+void StreamTransport::pause_reading() {
+  if (state_ != State::open || !reading_) return;
+  reading_ = false;
+}
+
+void StreamTransport::resume_reading() {
+  if (state_ != State::open || reading_) return;
+  reading_ = true;
+  if (!held_) {
+    start_read();
+    return;
+  }
+  // Held data is delivered on a later iteration: never inside the protocol's own call.
+  loop_.call_soon([this, self = shared_from_this()] {
+    if (!held_ || !reading_ || state_ != State::open) return;
+    auto [ec, n] = *held_;
+    held_.reset();
+    deliver(ec, n);
+  });
+}
+
+void StreamTransport::start_read() {
+  if (state_ != State::open || !reading_ || read_in_flight_ || eof_seen_ || held_) return;
+  MutableBuffer buffer;
+  if (buffered_ != nullptr) {
+    if (!guard([&] { buffer = buffered_->get_buffer(kReadBufferSize); }, "get_buffer")) return;
+    if (buffer.empty()) {
+      loop_.call_exception_handler({"Fatal error: protocol.get_buffer() returned an empty buffer",
+                                    {}, make_error_code(errc::invalid_argument), {}});
+      force_close(make_error_code(errc::protocol_error));
+      return;
+    }
+  } else {
+    if (!read_buffer_) read_buffer_ = std::make_unique<std::byte[]>(kReadBufferSize);
+    buffer = {read_buffer_.get(), kReadBufferSize};
+  }
+  read_region_ = buffer;
+  read_in_flight_ = true;
+  channel_->async_read_some(buffer, [this](std::error_code ec, std::size_t n) { on_read(ec, n); });
+}
+
+void StreamTransport::on_read(std::error_code ec, std::size_t n) {
+  read_in_flight_ = false;
+  if (state_ == State::closed) {
+    maybe_release();  // may destroy this: nothing may follow
+    return;
+  }
+  if (state_ == State::closing) return;  // close() stops delivery; the bytes are discarded
+  if (!reading_) {
+    held_.emplace(ec, n);  // paused while the read was in flight: keep it for resume
+    return;
+  }
+  deliver(ec, n);
+}
+
+void StreamTransport::deliver(std::error_code ec, std::size_t n) {
+  if (!ec) {
+    const bool ok =
+        buffered_ != nullptr
+            ? guard([&] { buffered_->buffer_updated(n); }, "buffer_updated")
+            : guard([&] { stream_->data_received(read_region_.first(n)); }, "data_received");
+    if (ok) start_read();
+    return;
+  }
+  if (ec == errc::eof) {
+    eof_seen_ = true;
+    bool keep_open = false;
+    if (!guard([&] { keep_open = protocol_->eof_received(); }, "eof_received")) return;
+    if (!keep_open) close();
+    return;
+  }
+  fatal_error(ec);
+}
+
+// ---- writing ------------------------------------------------------------------------------
+
+void StreamTransport::write(ConstBuffer data) { writev({&data, 1}); }
+
+void StreamTransport::writev(ConstBufferSequence buffers) {
+  if (eof_pending_) Error::raise(errc::closed, "cannot write after write_eof()");
+  if (state_ != State::open) return;  // as asyncio: writes to a closing transport are dropped
+  std::size_t total = 0;
+  for (const auto& b : buffers) total += b.size();
+  if (total == 0) return;
+  std::size_t sent = 0;
+  if (queue_.empty() && !write_in_flight_) {
+    std::error_code ec;
+    sent = channel_->try_write_some(buffers, ec);
+    if (ec && !would_block(ec)) {
+      fatal_error(ec);
+      return;
+    }
+    if (sent == total) return;
+  }
+  append(buffers, sent);
+  maybe_pause_protocol();
+  start_write();
+}
+
+void StreamTransport::append(ConstBufferSequence buffers, std::size_t skip) {
+  for (ConstBuffer b : buffers) {
+    if (skip >= b.size()) {
+      skip -= b.size();
+      continue;
+    }
+    b = b.subspan(skip);
+    skip = 0;
+    buffer_size_ += b.size();
+    // Coalesce into the last chunk unless a write in flight points into it.
+    if (queue_.size() > in_flight_chunks_ && queue_.back().size() + b.size() <= kCoalesceLimit) {
+      queue_.back().insert(queue_.back().end(), b.begin(), b.end());
+    } else {
+      queue_.emplace_back(b.begin(), b.end());
+    }
+  }
+}
+
+void StreamTransport::start_write() {
+  if (write_in_flight_ || queue_.empty() || state_ == State::closed) return;
+  std::array<ConstBuffer, kMaxGather> iov;
+  std::size_t count = 0;
+  for (auto it = queue_.begin(); it != queue_.end() && count < kMaxGather; ++it, ++count) {
+    iov[count] = ConstBuffer(*it).subspan(count == 0 ? head_offset_ : 0);
+  }
+  in_flight_chunks_ = count;
+  write_in_flight_ = true;
+  channel_->async_write_some({iov.data(), count},
+                             [this](std::error_code ec, std::size_t n) { on_write(ec, n); });
+}
+
+void StreamTransport::on_write(std::error_code ec, std::size_t n) {
+  write_in_flight_ = false;
+  in_flight_chunks_ = 0;
+  if (state_ == State::closed) {
+    maybe_release();  // may destroy this: nothing may follow
+    return;
+  }
+  if (ec) {
+    fatal_error(ec);
+    return;
+  }
+  consume(n);
+  maybe_resume_protocol();
+  if (state_ == State::closed) return;
+  if (!queue_.empty()) {
+    start_write();
+    return;
+  }
+  if (state_ == State::closing) {
+    force_close({});
+  } else if (eof_pending_ && !eof_written_) {
+    eof_written_ = true;
+    if (auto err = channel_->shutdown_send()) fatal_error(err);
+  }
+}
+
+void StreamTransport::consume(std::size_t n) {
+  buffer_size_ -= n;
+  while (n > 0) {
+    const std::size_t left = queue_.front().size() - head_offset_;
+    if (n < left) {
+      head_offset_ += n;
+      return;
+    }
+    n -= left;
+    queue_.pop_front();
+    head_offset_ = 0;
+  }
+}
+
+void StreamTransport::write_eof() {
+  if (state_ != State::open || eof_pending_) return;
+  eof_pending_ = true;
+  if (queue_.empty() && !write_in_flight_) {
+    eof_written_ = true;
+    if (auto ec = channel_->shutdown_send()) fatal_error(ec);
+  }
+}
+
+void StreamTransport::set_write_buffer_limits(std::optional<std::size_t> high,
+                                              std::optional<std::size_t> low) {
+  const std::size_t h = high ? *high : (low ? 4 * *low : 64 * 1024);
+  const std::size_t l = low ? *low : h / 4;
+  if (h < l) Error::raise(errc::invalid_argument, "high water mark must be >= low water mark");
+  high_ = h;
+  low_ = l;
+  maybe_pause_protocol();
+}
+
+void StreamTransport::maybe_pause_protocol() {
+  if (buffer_size_ <= high_ || protocol_paused_) return;
+  protocol_paused_ = true;
+  try {
+    protocol_->pause_writing();
+  } catch (const Interrupt&) {
+    throw;
+  } catch (...) {
+    loop_.call_exception_handler(
+        {"protocol.pause_writing() failed", std::current_exception(), {}, {}});
+  }
+}
+
+void StreamTransport::maybe_resume_protocol() {
+  if (!protocol_paused_ || buffer_size_ > low_) return;
+  protocol_paused_ = false;
+  try {
+    protocol_->resume_writing();
+  } catch (const Interrupt&) {
+    throw;
+  } catch (...) {
+    loop_.call_exception_handler(
+        {"protocol.resume_writing() failed", std::current_exception(), {}, {}});
+  }
+}
+
+// ---- closing: one teardown path -----------------------------------------------------------
+
+void StreamTransport::close() {
+  if (state_ != State::open) return;
+  set_state(State::closing);
+  if (queue_.empty() && !write_in_flight_) force_close({});
+}
+
+void StreamTransport::abort() { force_close(make_error_code(errc::aborted)); }
+
+void StreamTransport::fatal_error(std::error_code ec) { force_close(ec); }
+
+void StreamTransport::force_close(std::error_code ec) {
+  if (state_ == State::closed) return;
+  set_state(State::closed);
+  queue_.clear();
+  head_offset_ = 0;
+  buffer_size_ = 0;
+  held_.reset();
+  channel_->close();  // outstanding operations complete later with errc::aborted
+  loop_.call_soon([this, ec] { call_connection_lost(ec); });
+}
+
+void StreamTransport::call_connection_lost(std::error_code ec) {
+  lost_ = true;
+  // Dropping the protocol breaks the usual cycle (protocol holding its transport).
+  std::shared_ptr<StreamProtocol> protocol = std::move(protocol_);
+  stream_ = nullptr;
+  buffered_ = nullptr;
+  try {
+    protocol->connection_lost(ec);
+  } catch (const Interrupt&) {
+    maybe_release();
+    throw;
+  } catch (...) {
+    loop_.call_exception_handler(
+        {"protocol.connection_lost() failed", std::current_exception(), {}, {}});
+  }
+  protocol.reset();
+  maybe_release();  // may destroy this: nothing may follow
+}
+
+void StreamTransport::maybe_release() {
+  if (lost_ && !read_in_flight_ && !write_in_flight_) self_.reset();
+}
+
+}  // namespace treadle
