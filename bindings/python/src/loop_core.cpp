@@ -1,0 +1,232 @@
+// bindings/python/src/loop_core.cpp — running a treadle::Loop for Python: the GIL around the
+// wait, the run boundary where Interrupts become Python exceptions again, watchers, signals.
+// Tests: tests/python/test_run.py, tests/python/test_readers.py, tests/python/test_signals.py
+#include "loop_core.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/python.hpp>
+#include <vector>
+
+#include "treadle/loops/backends.hpp"
+
+namespace treadle::py {
+namespace bp = boost::python;
+
+namespace {
+
+/// Releases the GIL while the loop blocks in epoll/Asio, and only then: every callback runs
+/// with the GIL held, so the fast paths need no locking of their own.
+class GilHooks final : public WaitHooks {
+ public:
+  void before_wait() noexcept override { state_ = PyEval_SaveThread(); }
+  void after_wait() noexcept override { PyEval_RestoreThread(state_); }
+
+ private:
+  PyThreadState* state_ = nullptr;
+};
+
+GilHooks g_gil_hooks;  // stateless between a before/after pair, which never nests
+
+}  // namespace
+
+/// Marks the loop as running Python callbacks for the duration of a run call.
+class LoopCore::RunScope {
+ public:
+  RunScope(LoopCore& core, PyObject* self) : core_(core) {
+    core.self_ = self;
+    core.thread_id_ = PyThread_get_thread_ident();
+  }
+  ~RunScope() { core_.thread_id_ = 0; }
+  RunScope(const RunScope&) = delete;
+  RunScope& operator=(const RunScope&) = delete;
+
+ private:
+  LoopCore& core_;
+};
+
+LoopCore::LoopCore(const std::string& backend) : backend_(backend), loop_(make_loop(backend)) {
+  if (backend_.empty()) backend_ = std::string(default_backend());
+  loop_->set_wait_hooks(&g_gil_hooks);
+}
+
+LoopCore::~LoopCore() {
+  try {
+    if (!loop_->is_running()) close();
+  } catch (...) {
+    // close() only throws while running, excluded above.
+  }
+}
+
+void LoopCore::run_forever(bp::object self) {
+  LoopCore& core = bp::extract<LoopCore&>(self);
+  RunScope scope(core, self.ptr());
+  try {
+    core.loop_->run_forever();
+  } catch (...) {
+    set_error_from_current_exception();
+    bp::throw_error_already_set();
+  }
+}
+
+void LoopCore::run_once(bp::object self, double timeout) {
+  LoopCore& core = bp::extract<LoopCore&>(self);
+  RunScope scope(core, self.ptr());
+  try {
+    core.loop_->run_once(timeout);
+  } catch (...) {
+    set_error_from_current_exception();
+    bp::throw_error_already_set();
+  }
+}
+
+void LoopCore::close() {
+  if (loop_->is_closed()) return;
+  // Cancelling drops the callbacks now, while the GIL is certainly held.
+  for (auto& [fd, h] : readers_) h->cancel();
+  for (auto& [fd, h] : writers_) h->cancel();
+  readers_.clear();
+  writers_.clear();
+  loop_->close();
+  if (signal_read_ >= 0) ::close(signal_read_);
+  if (signal_write_ >= 0) ::close(signal_write_);
+  signal_read_ = signal_write_ = -1;
+}
+
+bool LoopCore::check_thread() const noexcept {
+  if (!debug_ || thread_id_ == 0 || thread_id_ == PyThread_get_thread_ident()) return true;
+  PyErr_SetString(PyExc_RuntimeError,
+                  "Non-thread-safe operation invoked on an event loop other than the current one");
+  return false;
+}
+
+void LoopCore::watch(bool reading, int fd, PyObject* callback, PyObject* args,
+                     PyObject* context) {
+  if (!PyTuple_Check(args)) {
+    PyErr_SetString(PyExc_TypeError, "args must be a tuple");
+    bp::throw_error_already_set();
+  }
+  detail::Ref<PyHandle> h(new PyHandle(this, callback, &PyTuple_GET_ITEM(args, 0),
+                                       PyTuple_GET_SIZE(args), Py_NewRef(context), false));
+  // The watcher keeps its own reference on the stack while it runs: the callback may remove
+  // (and so destroy) the std::function it is running from.
+  auto run = [h] {
+    detail::Ref<PyHandle> keep = h;
+    keep->invoke();
+  };
+  if (reading) {
+    loop_->add_reader(fd, std::move(run));
+  } else {
+    loop_->add_writer(fd, std::move(run));
+  }
+  auto& map = reading ? readers_ : writers_;
+  auto [it, inserted] = map.try_emplace(fd, h);
+  if (!inserted) {
+    it->second->cancel();  // asyncio cancels the handle it replaces
+    it->second = h;
+  }
+}
+
+bool LoopCore::unwatch(bool reading, int fd) {
+  if (loop_->is_closed()) return false;
+  const bool removed = reading ? loop_->remove_reader(fd) : loop_->remove_writer(fd);
+  auto& map = reading ? readers_ : writers_;
+  if (auto it = map.find(fd); it != map.end()) {
+    it->second->cancel();
+    map.erase(it);
+  }
+  return removed;
+}
+
+void LoopCore::add_reader(int fd, PyObject* cb, PyObject* args, PyObject* ctx) {
+  watch(true, fd, cb, args, ctx);
+}
+bool LoopCore::remove_reader(int fd) { return unwatch(true, fd); }
+void LoopCore::add_writer(int fd, PyObject* cb, PyObject* args, PyObject* ctx) {
+  watch(false, fd, cb, args, ctx);
+}
+bool LoopCore::remove_writer(int fd) { return unwatch(false, fd); }
+
+int LoopCore::signal_fd() {
+  if (signal_write_ >= 0) return signal_write_;
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+    PyErr_SetFromErrno(PyExc_OSError);
+    bp::throw_error_already_set();
+  }
+  signal_read_ = fds[0];
+  signal_write_ = fds[1];
+  loop_->add_reader(signal_read_, [this] { on_signal_pipe(); });
+  return signal_write_;
+}
+
+// Python's C-level signal handler wrote the signal numbers to the pipe; the handlers written in
+// Python (KeyboardInterrupt's among them) run only when someone calls PyErr_CheckSignals, which
+// is the point of this reader: a loop blocked in epoll_wait has no other way to notice Ctrl-C.
+void LoopCore::on_signal_pipe() {
+  std::vector<int> signums;
+  unsigned char buf[64];
+  for (;;) {
+    const ssize_t n = ::read(signal_read_, buf, sizeof buf);
+    if (n <= 0) break;
+    signums.insert(signums.end(), buf, buf + n);
+  }
+  for (int sig : signums) {
+    if (self_ == nullptr) break;
+    PyRef r = PyRef::steal(PyObject_CallMethod(self_, "_handle_signal", "i", sig));
+    if (!r) report_python_error("Exception in signal handler", nullptr);
+  }
+  if (PyErr_CheckSignals() < 0) report_python_error("Exception in signal handler", nullptr);
+}
+
+void LoopCore::report_callback_error(PyHandle* handle) {
+  if (pending_is_interrupt()) throw PyInterrupt();
+  PyRef w = PyRef::steal(handle->wrapper());
+  if (!w) {
+    PyErr_Clear();
+    w = PyRef::borrow(Py_None);
+  }
+  report_python_error(nullptr, w.get());
+}
+
+// Hands the pending exception to EventLoop._report_error (Python: it builds asyncio's context
+// dict and message, which is cold-path work).
+void LoopCore::report_python_error(const char* message, PyObject* handle) {
+  if (pending_is_interrupt()) throw PyInterrupt();
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb != nullptr && value != nullptr) PyException_SetTraceback(value, tb);
+  PyRef t = PyRef::steal(type), v = PyRef::steal(value), b = PyRef::steal(tb);
+  if (self_ == nullptr) {
+    PyErr_Restore(t.release(), v.release(), b.release());
+    PyErr_WriteUnraisable(nullptr);
+    return;
+  }
+  PyRef msg = PyRef::steal(message ? PyUnicode_FromString(message) : Py_NewRef(Py_None));
+  PyRef r = PyRef::steal(PyObject_CallMethod(self_, "_report_error", "OOO", msg.get(),
+                                             v ? v.get() : Py_None, handle ? handle : Py_None));
+  if (!r) {
+    if (pending_is_interrupt()) throw PyInterrupt();
+    PyErr_WriteUnraisable(self_);
+  }
+}
+
+void LoopCore::check_slow_callback(PyHandle* handle, double seconds) {
+  if (seconds < slow_callback_duration || self_ == nullptr) return;
+  PyRef w = PyRef::steal(handle->wrapper());
+  if (!w) {
+    PyErr_Clear();
+    return;
+  }
+  PyRef r = PyRef::steal(PyObject_CallMethod(self_, "_log_slow_callback", "Od", w.get(), seconds));
+  if (!r) PyErr_WriteUnraisable(self_);
+}
+
+void LoopCore::bind(bp::object self) {
+  LoopCore& core = bp::extract<LoopCore&>(self);
+  core.self_ = self.ptr();
+}
+
+}  // namespace treadle::py

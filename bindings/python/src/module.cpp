@@ -1,0 +1,72 @@
+// bindings/python/src/module.cpp — the extension module treadle._treadle: LoopCore (the C++
+// half of treadle.EventLoop), the Handle types, and the backend list.
+// Tests: tests/python/
+#include <boost/python.hpp>
+
+#include "loop_core.hpp"
+#include "treadle/loops/backends.hpp"
+
+namespace bp = boost::python;
+using treadle::py::LoopCore;
+
+namespace {
+
+bp::list backends() {
+  bp::list out;
+  for (auto name : treadle::list_backends()) out.append(std::string(name));
+  return out;
+}
+
+// The watcher entry points take Python objects as they come; Boost.Python is fine here (cold).
+void add_reader(LoopCore& c, int fd, bp::object cb, bp::object args, bp::object ctx) {
+  c.add_reader(fd, cb.ptr(), args.ptr(), ctx.ptr());
+}
+void add_writer(LoopCore& c, int fd, bp::object cb, bp::object args, bp::object ctx) {
+  c.add_writer(fd, cb.ptr(), args.ptr(), ctx.ptr());
+}
+bp::object get_task_factory(LoopCore& c) {
+  PyObject* f = c.task_factory();
+  return f ? bp::object(bp::handle<>(bp::borrowed(f))) : bp::object();
+}
+void set_task_factory(LoopCore& c, bp::object f) { c.set_task_factory(f.ptr()); }
+bp::object thread_id(LoopCore& c) {
+  return c.thread_id() ? bp::object(c.thread_id()) : bp::object();
+}
+
+}  // namespace
+
+BOOST_PYTHON_MODULE(_treadle) {
+  treadle::py::register_exception_translators();
+  bp::scope().attr("__doc__") = "treadle's C++ event loop core (use the `treadle` package).";
+  bp::def("backends", backends, "The loop backends compiled in, default first.");
+  bp::def("default_backend", +[] { return std::string(treadle::default_backend()); },
+          "The backend used when none is named.");
+
+  bp::object cls =
+      bp::class_<LoopCore, boost::noncopyable>(
+          "LoopCore", "The C++ half of treadle.EventLoop: one treadle::Loop.",
+          bp::init<std::string>(bp::args("self", "backend")))
+          .add_property("backend", +[](LoopCore& c) { return c.backend(); },
+                        "The backend's name ('reactor', 'proactor').")
+          .add_property("_thread_id", thread_id)
+          .def_readwrite("slow_callback_duration", &LoopCore::slow_callback_duration)
+          .def("_bind", &LoopCore::bind)
+          .def("_run_forever", &LoopCore::run_forever)
+          .def("_run_once", &LoopCore::run_once)
+          .def("_stop", &LoopCore::stop)
+          .def("_close", &LoopCore::close)
+          .def("is_running", &LoopCore::is_running, "True while the loop runs.")
+          .def("is_closed", &LoopCore::is_closed, "True once the loop was closed.")
+          .def("_set_debug", &LoopCore::set_debug)
+          .def("_add_reader", add_reader)
+          .def("_remove_reader", &LoopCore::remove_reader)
+          .def("_add_writer", add_writer)
+          .def("_remove_writer", &LoopCore::remove_writer)
+          .def("_signal_fd", &LoopCore::signal_fd)
+          .def("_set_task_factory", set_task_factory)
+          .def("get_task_factory", get_task_factory, "The task factory, or None.");
+  if (!treadle::py::install_fast_methods(cls.ptr()) ||
+      !treadle::py::init_handle_types(bp::scope().ptr())) {
+    bp::throw_error_already_set();
+  }
+}

@@ -1,0 +1,478 @@
+# bindings/python/treadle/_loop.py — treadle.EventLoop: asyncio's AbstractEventLoop over the C++
+# LoopCore. Hot paths (call_soon, timers, create_task/future) live in C++; this file holds the
+# cold API, written after asyncio's base_events/unix_events so that behaviour matches.
+# Tests: tests/python/
+"""The asyncio event loop class of treadle."""
+
+import asyncio
+import collections.abc
+import concurrent.futures
+import contextvars
+import logging
+import os
+import signal
+import sys
+import threading
+import warnings
+from asyncio import coroutines, events, format_helpers, futures, tasks
+
+from . import _treadle
+
+__all__ = ("EventLoop",)
+
+logger = logging.getLogger("asyncio")  # asyncio's logger: users' logging setup applies
+
+_NETWORK_ISSUE = "network APIs of treadle's loop are not implemented yet"
+
+
+def _fileobj_to_fd(fileobj):
+    """An int fd from an int or an object with fileno() (as selectors does)."""
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
+def _run_until_complete_cb(fut):
+    if not fut.cancelled():
+        exc = fut.exception()
+        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            # Issue #22429: run_forever() already finished, no need to stop it.
+            return
+    futures._get_loop(fut).stop()
+
+
+def _sighandler_noop(signum, frame):
+    """Dummy signal handler: the wake-up fd does the work."""
+
+
+def _not_implemented(name):
+    def method(self, *args, **kwargs):
+        raise NotImplementedError(f"{name}(): {_NETWORK_ISSUE}")
+
+    method.__name__ = name
+    method.__doc__ = f"Not implemented yet: {_NETWORK_ISSUE}."
+    return method
+
+
+class EventLoop(_treadle.LoopCore, asyncio.AbstractEventLoop):
+    """An asyncio event loop running on one of treadle's C++ backends.
+
+    ``EventLoop(backend=None)`` creates a loop on the named backend (``"reactor"``, the epoll
+    loop and the default, or ``"proactor"``, Boost.Asio). Callbacks run with the GIL held; the
+    GIL is released only while the loop waits for I/O.
+    """
+
+    def __init__(self, backend=None):
+        _treadle.LoopCore.__init__(self, backend or "")
+        self._bind()
+        self._default_executor = None
+        self._executor_shutdown_called = False
+        self._asyncgens = set()
+        self._asyncgens_shutdown_called = False
+        self._exception_handler = None
+        self._signal_handlers = {}
+        self._old_agen_hooks = None
+        self._stopping = False
+        if sys.flags.dev_mode or (not sys.flags.ignore_environment
+                                  and bool(os.environ.get("PYTHONASYNCIODEBUG"))):
+            self.set_debug(True)
+
+    def __repr__(self):
+        return (f"<{self.__class__.__name__} backend={self.backend} running={self.is_running()} "
+                f"closed={self.is_closed()} debug={self.get_debug()}>")
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _check_closed(self):
+        if self.is_closed():
+            raise RuntimeError("Event loop is closed")
+
+    def _check_running(self):
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        if events._get_running_loop() is not None:
+            raise RuntimeError("Cannot run the event loop while another loop is running")
+
+    def _check_thread(self):
+        """In debug mode, raise RuntimeError if called from a thread not running the loop."""
+        thread_id = self._thread_id
+        if thread_id is None:
+            return
+        if thread_id != threading.get_ident():
+            raise RuntimeError("Non-thread-safe operation invoked on an event loop other "
+                               "than the current one")
+
+    def _check_callback(self, callback, method):
+        if coroutines.iscoroutine(callback) or coroutines.iscoroutinefunction(callback):
+            raise TypeError(f"coroutines cannot be used with {method}()")
+        if not callable(callback):
+            raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
+
+    # -- running and stopping ----------------------------------------------------------------
+
+    def run_forever(self):
+        """Run the event loop until stop() is called."""
+        self._check_closed()
+        self._check_running()
+        old_agen_hooks = sys.get_asyncgen_hooks()
+        sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
+                               finalizer=self._asyncgen_finalizer_hook)
+        old_wakeup_fd = None
+        if threading.current_thread() is threading.main_thread():
+            # Ctrl-C must wake a loop blocked in epoll: Python's C signal handler writes the
+            # signal number to this fd and the loop's reader runs the Python-level handlers.
+            try:
+                old_wakeup_fd = signal.set_wakeup_fd(self._signal_fd(), warn_on_full_buffer=False)
+            except (ValueError, OSError):
+                old_wakeup_fd = None
+        events._set_running_loop(self)
+        try:
+            self._run_forever()
+        finally:
+            events._set_running_loop(None)
+            if old_wakeup_fd is not None and not self._signal_handlers:
+                try:
+                    signal.set_wakeup_fd(old_wakeup_fd)
+                except (ValueError, OSError):
+                    pass
+            sys.set_asyncgen_hooks(*old_agen_hooks)
+
+    def run_until_complete(self, future):
+        """Run until the future (or coroutine, wrapped in a Task) is done; return its result."""
+        self._check_closed()
+        self._check_running()
+        new_task = not futures.isfuture(future)
+        future = tasks.ensure_future(future, loop=self)
+        if new_task:
+            # An exception is raised if the future didn't complete, so there is no need to
+            # log the "destroy pending task" message.
+            future._log_destroy_pending = False
+        future.add_done_callback(_run_until_complete_cb)
+        try:
+            self.run_forever()
+        except BaseException:
+            if new_task and future.done() and not future.cancelled():
+                # The coroutine raised a BaseException; consume it to avoid a warning.
+                future.exception()
+            raise
+        finally:
+            future.remove_done_callback(_run_until_complete_cb)
+        if not future.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return future.result()
+
+    def stop(self):
+        """Stop the loop after the callbacks that are ready now have run."""
+        self._stop()
+
+    def close(self):
+        """Close the loop: drop pending callbacks and shut the default executor down.
+
+        The loop must not be running. Idempotent.
+        """
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        if self._debug_enabled():
+            logger.debug("Close %r", self)
+        for sig in list(self._signal_handlers):
+            self.remove_signal_handler(sig)
+        self._close()
+        self._executor_shutdown_called = True
+        executor = self._default_executor
+        if executor is not None:
+            self._default_executor = None
+            executor.shutdown(wait=False)
+
+    def _debug_enabled(self):
+        return self.get_debug()
+
+    def set_debug(self, enabled):
+        """Turn debug mode on or off (slow-callback warnings, thread and callback checks)."""
+        self._set_debug(bool(enabled))
+
+    def __del__(self, _warn=warnings.warn):
+        if not self.is_closed():
+            _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
+            if not self.is_running():
+                self.close()
+
+    # -- futures and tasks -------------------------------------------------------------------
+
+    def set_task_factory(self, factory):
+        """Set the factory create_task() uses: factory(loop, coro[, context=]) or None."""
+        if factory is not None and not callable(factory):
+            raise TypeError("task factory must be a callable or None")
+        self._set_task_factory(factory)
+
+    # -- executors ---------------------------------------------------------------------------
+
+    def _check_default_executor(self):
+        if self._executor_shutdown_called:
+            raise RuntimeError("Executor shutdown has been called")
+
+    def run_in_executor(self, executor, func, *args):
+        """Run func(*args) in `executor` (the default thread pool if None); return a Future."""
+        self._check_closed()
+        if self.get_debug():
+            self._check_callback(func, "run_in_executor")
+        if executor is None:
+            executor = self._default_executor
+            self._check_default_executor()
+            if executor is None:
+                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
+                self._default_executor = executor
+        return futures.wrap_future(executor.submit(func, *args), loop=self)
+
+    def set_default_executor(self, executor):
+        """Set the executor run_in_executor(None, ...) uses (a ThreadPoolExecutor)."""
+        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+            raise TypeError("executor must be ThreadPoolExecutor")
+        self._default_executor = executor
+
+    async def shutdown_default_executor(self):
+        """Shut the default executor down, waiting for it in a helper thread."""
+        self._executor_shutdown_called = True
+        if self._default_executor is None:
+            return
+        future = self.create_future()
+        thread = threading.Thread(target=self._do_shutdown, args=(future,))
+        thread.start()
+        try:
+            await future
+        finally:
+            thread.join()
+
+    def _do_shutdown(self, future):
+        try:
+            self._default_executor.shutdown(wait=True)
+            if not self.is_closed():
+                self.call_soon_threadsafe(future.set_result, None)
+        except Exception as ex:
+            if not self.is_closed():
+                self.call_soon_threadsafe(future.set_exception, ex)
+
+    # -- asynchronous generators -------------------------------------------------------------
+
+    def _asyncgen_finalizer_hook(self, agen):
+        self._asyncgens.discard(agen)
+        if not self.is_closed():
+            self.call_soon_threadsafe(self.create_task, agen.aclose())
+
+    def _asyncgen_firstiter_hook(self, agen):
+        if self._asyncgens_shutdown_called:
+            warnings.warn(f"asynchronous generator {agen!r} was scheduled after "
+                          f"loop.shutdown_asyncgens() call", ResourceWarning, source=self)
+        self._asyncgens.add(agen)
+
+    async def shutdown_asyncgens(self):
+        """Close every asynchronous generator still open (aclose() on each)."""
+        self._asyncgens_shutdown_called = True
+        if not len(self._asyncgens):
+            return
+        closing_agens = list(self._asyncgens)
+        self._asyncgens.clear()
+        results = await tasks.gather(*[ag.aclose() for ag in closing_agens],
+                                     return_exceptions=True)
+        for result, agen in zip(results, closing_agens):
+            if isinstance(result, Exception):
+                self.call_exception_handler({
+                    "message": f"an error occurred during closing of "
+                               f"asynchronous generator {agen!r}",
+                    "exception": result,
+                    "asyncgen": agen,
+                })
+
+    # -- readiness watchers ------------------------------------------------------------------
+
+    def add_reader(self, fd, callback, *args):
+        """Call callback(*args) whenever `fd` (an int or an object with fileno()) is readable."""
+        self._check_closed()
+        if self.get_debug():
+            self._check_thread()
+            self._check_callback(callback, "add_reader")
+        self._add_reader(_fileobj_to_fd(fd), callback, args, contextvars.copy_context())
+
+    def remove_reader(self, fd):
+        """Stop watching `fd` for reading; True if it was watched."""
+        if self.is_closed():
+            return False
+        return self._remove_reader(_fileobj_to_fd(fd))
+
+    def add_writer(self, fd, callback, *args):
+        """Call callback(*args) whenever `fd` (an int or an object with fileno()) is writable."""
+        self._check_closed()
+        if self.get_debug():
+            self._check_thread()
+            self._check_callback(callback, "add_writer")
+        self._add_writer(_fileobj_to_fd(fd), callback, args, contextvars.copy_context())
+
+    def remove_writer(self, fd):
+        """Stop watching `fd` for writing; True if it was watched."""
+        if self.is_closed():
+            return False
+        return self._remove_writer(_fileobj_to_fd(fd))
+
+    # -- signals (as asyncio's unix_events: set_wakeup_fd + a reader) ------------------------
+
+    def _check_signal(self, sig):
+        if not isinstance(sig, int):
+            raise TypeError(f"sig must be an int, not {sig!r}")
+        if sig not in signal.valid_signals():
+            raise ValueError(f"invalid signal number {sig}")
+
+    def add_signal_handler(self, sig, callback, *args):
+        """Call callback(*args) (in the loop, as a callback) whenever signal `sig` arrives.
+
+        Main thread only. Raises RuntimeError for signals that cannot be caught.
+        """
+        if coroutines.iscoroutine(callback) or coroutines.iscoroutinefunction(callback):
+            raise TypeError("coroutines cannot be used with add_signal_handler()")
+        self._check_signal(sig)
+        self._check_closed()
+        try:
+            # set_wakeup_fd() raises ValueError if this is not the main thread.
+            signal.set_wakeup_fd(self._signal_fd(), warn_on_full_buffer=False)
+        except (ValueError, OSError) as exc:
+            raise RuntimeError(str(exc))
+        self._signal_handlers[sig] = (callback, args, contextvars.copy_context())
+        try:
+            signal.signal(sig, _sighandler_noop)
+            signal.siginterrupt(sig, False)
+        except OSError as exc:
+            del self._signal_handlers[sig]
+            if not self._signal_handlers:
+                try:
+                    signal.set_wakeup_fd(-1)
+                except (ValueError, OSError) as nexc:
+                    logger.info("set_wakeup_fd(-1) failed: %s", nexc)
+            if exc.errno == 22:  # EINVAL
+                raise RuntimeError(f"sig {sig:d} cannot be caught")
+            raise
+
+    def _handle_signal(self, sig):
+        """Called by the C++ signal reader for each signal number read from the wake-up fd."""
+        entry = self._signal_handlers.get(sig)
+        if entry is None:
+            return
+        callback, args, context = entry
+        self.call_soon(callback, *args, context=context)
+
+    def remove_signal_handler(self, sig):
+        """Remove the handler for `sig`; True if one was installed."""
+        self._check_signal(sig)
+        try:
+            del self._signal_handlers[sig]
+        except KeyError:
+            return False
+        handler = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        try:
+            signal.signal(sig, handler)
+        except OSError as exc:
+            if exc.errno == 22:  # EINVAL
+                raise RuntimeError(f"sig {sig:d} cannot be caught")
+            raise
+        if not self._signal_handlers:
+            try:
+                signal.set_wakeup_fd(-1)
+            except (ValueError, OSError) as exc:
+                logger.info("set_wakeup_fd(-1) failed: %s", exc)
+        return True
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def get_exception_handler(self):
+        """The handler installed with set_exception_handler(), or None."""
+        return self._exception_handler
+
+    def set_exception_handler(self, handler):
+        """Install handler(loop, context) for unhandled errors (None restores the default)."""
+        if handler is not None and not callable(handler):
+            raise TypeError(f"A callable object or None is expected, got {handler!r}")
+        self._exception_handler = handler
+
+    def default_exception_handler(self, context):
+        """Log the error context with the 'asyncio' logger, as asyncio's loop does."""
+        message = context.get("message")
+        if not message:
+            message = "Unhandled exception in event loop"
+        exception = context.get("exception")
+        if exception is not None:
+            exc_info = (type(exception), exception, exception.__traceback__)
+        else:
+            exc_info = False
+        log_lines = [message]
+        for key in sorted(context):
+            if key in {"message", "exception"}:
+                continue
+            value = context[key]
+            if key == "source_traceback":
+                value = "Object created at (most recent call last):\n" + "".join(
+                    __import__("traceback").format_list(value)).rstrip()
+            else:
+                value = repr(value)
+            log_lines.append(f"{key}: {value}")
+        logger.error("\n".join(log_lines), exc_info=exc_info)
+
+    def call_exception_handler(self, context):
+        """Report an error context dict to the installed handler (or the default one)."""
+        if self._exception_handler is None:
+            try:
+                self.default_exception_handler(context)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error("Exception in default exception handler", exc_info=True)
+        else:
+            try:
+                self._exception_handler(self, context)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                try:
+                    self.default_exception_handler({
+                        "message": "Unhandled error in exception handler",
+                        "exception": exc,
+                        "context": context,
+                    })
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException:
+                    logger.error("Exception in default exception handler while handling an "
+                                 "unexpected error in custom exception handler", exc_info=True)
+
+    def _report_error(self, message, exc, handle):
+        """Called by C++ when a callback raised: builds asyncio's context dict."""
+        if message is None:
+            if handle is not None and handle._callback is not None:
+                cb = format_helpers._format_callback_source(handle._callback, handle._args)
+            else:
+                cb = repr(handle)
+            message = f"Exception in callback {cb}"
+        context = {"message": message, "exception": exc}
+        if handle is not None:
+            context["handle"] = handle
+        self.call_exception_handler(context)
+
+    def _log_slow_callback(self, handle, seconds):
+        """Called by C++ in debug mode for callbacks slower than slow_callback_duration."""
+        logger.warning("Executing %s took %.3f seconds", handle, seconds)
+
+    # -- not yet implemented: the network API (another issue) --------------------------------
+
+    for _name in ("create_connection", "create_server", "create_unix_connection",
+                  "create_unix_server", "create_datagram_endpoint", "connect_accepted_socket",
+                  "connect_read_pipe", "connect_write_pipe", "subprocess_exec",
+                  "subprocess_shell", "start_tls", "sendfile", "sock_recv", "sock_recv_into",
+                  "sock_recvfrom", "sock_recvfrom_into", "sock_sendall", "sock_sendto",
+                  "sock_connect", "sock_accept", "sock_sendfile", "getaddrinfo", "getnameinfo"):
+        locals()[_name] = _not_implemented(_name)
+    del _name
