@@ -174,7 +174,10 @@ PyHandle::PyHandle(LoopCore* loop, PyObject* callback, PyObject* const* args, Py
   }
 }
 
-PyHandle::~PyHandle() { drop(); }
+PyHandle::~PyHandle() {
+  drop();
+  Py_CLEAR(context_);
+}
 
 void PyHandle::drop() noexcept {
   Py_CLEAR(callback_);

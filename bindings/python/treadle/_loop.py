@@ -200,7 +200,11 @@ class EventLoop(_treadle.LoopCore, asyncio.AbstractEventLoop):
         self._set_debug(bool(enabled))
 
     def __del__(self, _warn=warnings.warn):
-        if not self.is_closed():
+        try:
+            closed = self.is_closed()
+        except Exception:  # __init__ failed before the C++ core existed
+            return
+        if not closed:
             _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
             if not self.is_running():
                 self.close()
