@@ -1,0 +1,34 @@
+// protocols/src/netstring_receiver.cpp — NetstringReceiver: NetstringParser glued to a transport.
+// Tests: tests/cpp/protocols/test_receivers.cpp
+#include "treadle/protocols/netstring_receiver.hpp"
+
+#include <charconv>
+
+namespace treadle {
+
+NetstringReceiver::NetstringReceiver(std::size_t max_length) : parser_(max_length) {}
+
+void NetstringReceiver::data_received(ConstBuffer data) {
+  receive(
+      data,
+      [this](ConstBuffer& input, std::error_code& ec) { return parser_.next_string(input, ec); },
+      [this](std::string_view payload) { string_received(payload); });
+}
+
+bool NetstringReceiver::eof_received() {
+  if (std::error_code ec = parser_.feed_eof()) fail(ec);
+  return false;
+}
+
+void NetstringReceiver::send_string(std::string_view payload) {
+  if (transport() == nullptr) return;
+  // 20 digits hold any 64-bit size, plus the ':'.
+  char header[24];
+  char* end = std::to_chars(header, header + sizeof header - 1, payload.size()).ptr;
+  *end++ = ':';
+  const ConstBuffer parts[] = {as_bytes(std::string_view(header, end - header)),
+                               as_bytes(payload), as_bytes(",")};
+  transport()->writev(parts);
+}
+
+}  // namespace treadle
