@@ -80,9 +80,8 @@ class EventLoop(_treadle.LoopCore, asyncio.AbstractEventLoop):
         self._signal_handlers = {}
         self._old_agen_hooks = None
         self._stopping = False
-        if sys.flags.dev_mode or (not sys.flags.ignore_environment
-                                  and bool(os.environ.get("PYTHONASYNCIODEBUG"))):
-            self.set_debug(True)
+        # -X dev, PYTHONASYNCIODEBUG: asyncio's own rule (and tests patch it).
+        self.set_debug(coroutines._is_debug_mode())
 
     def __repr__(self):
         return (f"<{self.__class__.__name__} backend={self.backend} running={self.is_running()} "
