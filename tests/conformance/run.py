@@ -202,7 +202,7 @@ def main():
                 totals[i] += counts[key]
             totals[3] += known_here
             print(f"[{backend}] {module}: {counts['pass']} passed, {counts['fail']} failed "
-                  f"({known_here} known), {counts['skip']} skipped "
+                  f"({known_here} known), {counts['skip']} skipped, {created} treadle loops "
                   f"[{time.monotonic() - t0:.1f}s]", flush=True)
         print(f"[{backend}] total: {totals[0]} passed, {totals[1]} failed ({totals[3]} known), "
               f"{totals[2]} skipped", flush=True)
