@@ -29,6 +29,10 @@ test: build docs
 
 demo: build
 	$(BUILD)/examples/loop_tour
+	@for b in reactor proactor; do \
+	  echo; echo "== C++ echo server and client, $$b backend"; \
+	  examples/run_echo_demo.sh $(BUILD)/examples/echo_server $(BUILD)/examples/echo_client $$b || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD)
