@@ -5,11 +5,9 @@
 """The asyncio event loop class of treadle."""
 
 import asyncio
-import collections.abc
 import concurrent.futures
 import contextvars
 import logging
-import os
 import signal
 import sys
 import threading
