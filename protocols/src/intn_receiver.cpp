@@ -13,7 +13,7 @@ IntNStringReceiver::IntNStringReceiver(std::size_t prefix_length, std::size_t ma
     : parser_(prefix_length, max_length) {}
 
 void IntNStringReceiver::data_received(ConstBuffer data) {
-  receive(
+  dispatch(
       data,
       [this](ConstBuffer& input, std::error_code& ec) { return parser_.next_frame(input, ec); },
       [this](std::string_view payload) { string_received(payload); });

@@ -50,9 +50,10 @@ std::optional<std::string_view> LineParser::next_line(ConstBuffer& input, std::e
   const std::size_t delimiter_size = delimiter_.size();
   // No line within the limit can need more than this many bytes, delimiter included; looking
   // further would only let a peer make us scan (or store) an unbounded stretch.
-  const std::size_t window_max = max_length_ > std::numeric_limits<std::size_t>::max() - delimiter_size
-                                     ? std::numeric_limits<std::size_t>::max()
-                                     : max_length_ + delimiter_size;
+  const std::size_t window_max =
+      max_length_ > std::numeric_limits<std::size_t>::max() - delimiter_size
+          ? std::numeric_limits<std::size_t>::max()
+          : max_length_ + delimiter_size;
   const std::string_view in = as_chars(input);
 
   if (buffer_.empty()) {

@@ -10,8 +10,9 @@ LineReceiver::LineReceiver(std::string delimiter, std::size_t max_length)
     : parser_(std::move(delimiter), max_length) {}
 
 void LineReceiver::data_received(ConstBuffer data) {
-  receive(
-      data, [this](ConstBuffer& input, std::error_code& ec) { return parser_.next_line(input, ec); },
+  dispatch(
+      data,
+      [this](ConstBuffer& input, std::error_code& ec) { return parser_.next_line(input, ec); },
       [this](std::string_view line) { line_received(line); });
 }
 

@@ -31,8 +31,7 @@ void NetstringParser::start_frame() noexcept {
   length_ = 0;
 }
 
-std::optional<std::string_view> NetstringParser::fail(std::error_code& ec,
-                                                      std::error_code error) {
+std::optional<std::string_view> NetstringParser::fail(std::error_code& ec, std::error_code error) {
   error_ = error;
   ec = error;
   release_ = false;

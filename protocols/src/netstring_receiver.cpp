@@ -9,7 +9,7 @@ namespace treadle {
 NetstringReceiver::NetstringReceiver(std::size_t max_length) : parser_(max_length) {}
 
 void NetstringReceiver::data_received(ConstBuffer data) {
-  receive(
+  dispatch(
       data,
       [this](ConstBuffer& input, std::error_code& ec) { return parser_.next_string(input, ec); },
       [this](std::string_view payload) { string_received(payload); });
@@ -26,8 +26,8 @@ void NetstringReceiver::send_string(std::string_view payload) {
   char header[24];
   char* end = std::to_chars(header, header + sizeof header - 1, payload.size()).ptr;
   *end++ = ':';
-  const ConstBuffer parts[] = {as_bytes(std::string_view(header, end - header)),
-                               as_bytes(payload), as_bytes(",")};
+  const ConstBuffer parts[] = {as_bytes(std::string_view(header, end - header)), as_bytes(payload),
+                               as_bytes(",")};
   transport()->writev(parts);
 }
 

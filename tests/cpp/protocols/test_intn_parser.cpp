@@ -1,6 +1,4 @@
 // tests/cpp/protocols/test_intn_parser.cpp — IntNParser (8/16/32-bit prefixes), fed every cut.
-#include "treadle/protocols/intn_parser.hpp"
-
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 #include <string>
@@ -8,6 +6,7 @@
 
 #include "support/chunked_feeder.hpp"
 #include "treadle/core/error.hpp"
+#include "treadle/protocols/intn_parser.hpp"
 
 using namespace std::string_literals;
 using treadle::errc;
@@ -146,13 +145,18 @@ BOOST_AUTO_TEST_CASE(memory_stays_within_the_limit) {
 
 BOOST_AUTO_TEST_CASE(whole_frames_are_views_of_the_input) {
   IntNParser parser(1);
-  const std::string data = "\x03" "abc" "\x05" "par";
+  const std::string data =
+      "\x03"
+      "abc"
+      "\x05"
+      "par";
   treadle::ConstBuffer input = treadle::as_bytes(data);
   std::error_code ec;
   auto payload = parser.next_frame(input, ec);
   BOOST_TEST_REQUIRE(payload.has_value());
   BOOST_TEST(*payload == "abc");
-  BOOST_TEST(static_cast<const void*>(payload->data()) == static_cast<const void*>(data.data() + 1));
+  BOOST_TEST(static_cast<const void*>(payload->data()) ==
+             static_cast<const void*>(data.data() + 1));
   BOOST_TEST(!parser.next_frame(input, ec).has_value());
   BOOST_TEST(input.empty());
   BOOST_TEST(parser.buffered_size() == 3u);

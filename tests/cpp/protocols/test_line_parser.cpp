@@ -1,12 +1,11 @@
 // tests/cpp/protocols/test_line_parser.cpp — LineParser, fed every cut of its input, no loop.
-#include "treadle/protocols/line_parser.hpp"
-
 #include <boost/test/unit_test.hpp>
 #include <string>
 #include <vector>
 
 #include "support/chunked_feeder.hpp"
 #include "treadle/core/error.hpp"
+#include "treadle/protocols/line_parser.hpp"
 
 using treadle::errc;
 using treadle::LineParser;

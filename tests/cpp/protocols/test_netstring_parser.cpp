@@ -1,6 +1,4 @@
 // tests/cpp/protocols/test_netstring_parser.cpp — NetstringParser, fed every cut of its input.
-#include "treadle/protocols/netstring_parser.hpp"
-
 #include <boost/test/unit_test.hpp>
 #include <limits>
 #include <string>
@@ -8,6 +6,7 @@
 
 #include "support/chunked_feeder.hpp"
 #include "treadle/core/error.hpp"
+#include "treadle/protocols/netstring_parser.hpp"
 
 using namespace std::string_literals;
 using treadle::errc;
@@ -82,14 +81,14 @@ BOOST_AUTO_TEST_CASE(huge_lengths_do_not_overflow) {
 
 BOOST_AUTO_TEST_CASE(malformed_frames) {
   check_all_cuts("a:", {}, errc::malformed_frame);
-  check_all_cuts(":", {}, errc::malformed_frame);                  // empty length
-  check_all_cuts("-1:x,", {}, errc::malformed_frame);              // sign
-  check_all_cuts(" 3:abc,", {}, errc::malformed_frame);            // space
+  check_all_cuts(":", {}, errc::malformed_frame);        // empty length
+  check_all_cuts("-1:x,", {}, errc::malformed_frame);    // sign
+  check_all_cuts(" 3:abc,", {}, errc::malformed_frame);  // space
   check_all_cuts("3 :abc,", {}, errc::malformed_frame);
-  check_all_cuts("03:abc,", {}, errc::malformed_frame);            // leading zero
+  check_all_cuts("03:abc,", {}, errc::malformed_frame);  // leading zero
   check_all_cuts("00:,", {}, errc::malformed_frame);
-  check_all_cuts("1:a,3:abc;", {"a"}, errc::malformed_frame);      // wrong terminator
-  check_all_cuts("3:abcd,", {}, errc::malformed_frame);            // payload longer than said
+  check_all_cuts("1:a,3:abc;", {"a"}, errc::malformed_frame);  // wrong terminator
+  check_all_cuts("3:abcd,", {}, errc::malformed_frame);        // payload longer than said
 }
 
 BOOST_AUTO_TEST_CASE(eof_inside_a_frame_is_malformed) {
@@ -138,7 +137,8 @@ BOOST_AUTO_TEST_CASE(whole_frames_are_views_of_the_input) {
   auto payload = parser.next_string(input, ec);
   BOOST_TEST_REQUIRE(payload.has_value());
   BOOST_TEST(*payload == "abc");
-  BOOST_TEST(static_cast<const void*>(payload->data()) == static_cast<const void*>(data.data() + 2));
+  BOOST_TEST(static_cast<const void*>(payload->data()) ==
+             static_cast<const void*>(data.data() + 2));
   BOOST_TEST(treadle::as_chars(input) == "4:rest");
 }
 

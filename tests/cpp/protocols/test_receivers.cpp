@@ -1,12 +1,5 @@
 // tests/cpp/protocols/test_receivers.cpp — Echo, Discard and the receivers, driven through
 // StringTransport (no loop, no socket).
-#include "treadle/protocols/echo.hpp"
-#include "treadle/protocols/discard.hpp"
-#include "treadle/protocols/framed_receiver.hpp"
-#include "treadle/protocols/intn_receiver.hpp"
-#include "treadle/protocols/line_receiver.hpp"
-#include "treadle/protocols/netstring_receiver.hpp"
-
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 #include <memory>
@@ -16,6 +9,12 @@
 #include "support/chunked_feeder.hpp"
 #include "support/string_transport.hpp"
 #include "treadle/core/error.hpp"
+#include "treadle/protocols/discard.hpp"
+#include "treadle/protocols/echo.hpp"
+#include "treadle/protocols/framed_receiver.hpp"
+#include "treadle/protocols/intn_receiver.hpp"
+#include "treadle/protocols/line_receiver.hpp"
+#include "treadle/protocols/netstring_receiver.hpp"
 
 using namespace std::string_literals;
 using treadle::errc;
@@ -293,7 +292,9 @@ BOOST_DATA_TEST_CASE(round_trip_through_send_string, data::make(widths), width) 
 BOOST_AUTO_TEST_CASE(wire_format_is_big_endian) {
   auto [p8, t8] = connected<IntNRecorder<treadle::Int8StringReceiver>>();
   p8->send_string("a");
-  BOOST_TEST(t8->value() == "\x01" "a");
+  BOOST_TEST(t8->value() ==
+             "\x01"
+             "a");
   auto [p16, t16] = connected<IntNStrings>(2);
   p16->send_string(std::string(258, 'x'));
   BOOST_TEST(t16->value().substr(0, 3) == "\x01\x02x");

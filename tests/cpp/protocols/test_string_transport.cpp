@@ -1,11 +1,11 @@
 // tests/cpp/protocols/test_string_transport.cpp — the StringTransport fake keeps the Transport
 // contract the protocol tests rely on (asyncio's water-mark rules above all).
-#include "support/string_transport.hpp"
-
-#include <boost/test/unit_test.hpp>
 #include <array>
+#include <boost/test/unit_test.hpp>
 #include <memory>
 #include <string>
+
+#include "support/string_transport.hpp"
 
 using treadle::errc;
 using treadle::test::StringTransport;

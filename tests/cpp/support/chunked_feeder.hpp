@@ -1,4 +1,4 @@
-// tests/cpp/support/chunked_feeder.hpp — cuts test input every way a network might (Beast's parsegrind).
+// tests/cpp/support/chunked_feeder.hpp — cuts input every way a network might (parsegrind).
 // Tests: tests/cpp/protocols/test_line_parser.cpp, test_netstring_parser.cpp, test_intn_parser.cpp
 #pragma once
 
@@ -18,10 +18,12 @@ inline Chunks split_at(std::string_view input, std::size_t pos) {
   return {input.substr(0, pos), input.substr(pos)};
 }
 
-/// @brief `input` in pieces of `size` bytes (the last may be shorter).
+/// @brief `input` in pieces of `size` bytes (the last may be shorter); `size` 0 counts as 1.
 inline Chunks pieces_of(std::string_view input, std::size_t size) {
+  if (size == 0) size = 1;
   Chunks chunks;
-  for (std::size_t pos = 0; pos < input.size(); pos += size) chunks.push_back(input.substr(pos, size));
+  for (std::size_t pos = 0; pos < input.size(); pos += size)
+    chunks.push_back(input.substr(pos, size));
   return chunks;
 }
 
@@ -29,9 +31,10 @@ inline Chunks pieces_of(std::string_view input, std::size_t size) {
  * @brief The cuts a parser test tries: the whole input at once (coalesced), every two-piece
  * split, and one byte at a time (fully fragmented).
  *
- * A parser that is right for all of them is right wherever a boundary falls in its state
- * machine (inside a length, a delimiter, a payload, between frames). Inputs are kept small:
- * the splits make the test quadratic in the input size.
+ * Together they put a feed boundary at every byte position — so in every state of a parser
+ * (inside a length, a delimiter, a payload, between frames) — once alone and once with all
+ * other boundaries, and also try everything coalesced. Keep inputs small: the splits make a
+ * test quadratic in the input size.
  */
 inline std::vector<Chunks> chunkings(std::string_view input) {
   std::vector<Chunks> all;
@@ -41,15 +44,11 @@ inline std::vector<Chunks> chunkings(std::string_view input) {
   return all;
 }
 
-/// @brief Names a cut for failure messages: "whole", "split at 3" or "1-byte pieces".
+/// @brief Names a cut for failure messages: "whole", "split at 3", "pieces of 1", ...
 inline std::string describe(const Chunks& chunks) {
   if (chunks.size() == 1) return "whole";
   if (chunks.size() == 2) return "split at " + std::to_string(chunks[0].size());
-  std::string pieces;
-  for (auto piece : chunks) pieces += std::to_string(piece.size()) + ",";
-  return chunks[0].size() == 1 && chunks.size() > 2 && pieces.find_first_not_of("1,") == std::string::npos
-             ? "1-byte pieces"
-             : "pieces " + pieces;
+  return "pieces of " + std::to_string(chunks.empty() ? 0 : chunks[0].size());
 }
 
 /// @brief Calls `check(const Chunks&)` once per cut of `input` (see `chunkings`).

@@ -1,4 +1,4 @@
-// tests/cpp/support/string_transport.hpp — a loop-free fake Transport that records what a protocol does.
+// tests/cpp/support/string_transport.hpp — a loop-free fake Transport that records calls.
 // Tests: tests/cpp/protocols/test_receivers.cpp
 #pragma once
 
@@ -142,9 +142,11 @@ class StringTransport final : public Transport {
    *         lends an empty buffer.
    */
   void receive(std::string_view data) {
-    if (!connected_ || lost_) throw std::logic_error("StringTransport: receive() while not connected");
+    if (!connected_ || lost_)
+      throw std::logic_error("StringTransport: receive() while not connected");
     if (closing_ || data.empty()) return;
-    if (reading_paused_) throw std::logic_error("StringTransport: receive() while reading is paused");
+    if (reading_paused_)
+      throw std::logic_error("StringTransport: receive() while reading is paused");
     if (auto* plain = dynamic_cast<Protocol*>(protocol_.get())) {
       plain->data_received(as_bytes(data));
       return;
@@ -165,7 +167,8 @@ class StringTransport final : public Transport {
   /// false (as a real transport does).
   /// @returns what `eof_received()` returned.
   bool receive_eof() {
-    if (!connected_ || lost_) throw std::logic_error("StringTransport: receive_eof() while not connected");
+    if (!connected_ || lost_)
+      throw std::logic_error("StringTransport: receive_eof() while not connected");
     if (closing_) return false;
     auto* stream = dynamic_cast<StreamProtocol*>(protocol_.get());
     const bool keep_open = stream != nullptr && stream->eof_received();
@@ -206,11 +209,11 @@ class StringTransport final : public Transport {
   /// @brief Forgets what was written (not the write buffer size).
   void clear() noexcept { written_.clear(); }
 
-  bool connected() const noexcept { return connected_; }            ///< `connect()` was called.
-  bool close_called() const noexcept { return close_called_; }      ///< `close()` was called.
-  bool abort_called() const noexcept { return abort_called_; }      ///< `abort()` was called.
-  bool eof_written() const noexcept { return eof_written_; }        ///< `write_eof()` took effect.
-  bool lost() const noexcept { return lost_; }                      ///< `connection_lost` was called.
+  bool connected() const noexcept { return connected_; }        ///< `connect()` was called.
+  bool close_called() const noexcept { return close_called_; }  ///< `close()` was called.
+  bool abort_called() const noexcept { return abort_called_; }  ///< `abort()` was called.
+  bool eof_written() const noexcept { return eof_written_; }    ///< `write_eof()` took effect.
+  bool lost() const noexcept { return lost_; }                  ///< `connection_lost` was called.
   std::error_code lost_error() const noexcept { return lost_error_; }  ///< Its argument.
   /// @brief True between the protocol's `pause_writing()` and `resume_writing()`.
   bool writing_paused() const noexcept { return protocol_paused_; }

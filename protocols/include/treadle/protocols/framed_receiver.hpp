@@ -66,7 +66,7 @@ class FramedReceiver : public Protocol {
    * fails (which is then reported with `fail`).
    */
   template <class Next, class Deliver>
-  void receive(ConstBuffer data, Next&& next, Deliver&& deliver) {
+  void dispatch(ConstBuffer data, Next&& next, Deliver&& deliver) {
     std::error_code ec;
     while (receiving()) {
       std::optional<std::string_view> message = next(data, ec);

@@ -1,4 +1,4 @@
-// protocols/include/treadle/protocols/intn_parser.hpp — decodes length-prefixed frames (8/16/32-bit).
+// protocols/include/treadle/protocols/intn_parser.hpp — decodes 8/16/32-bit length-prefixed frames.
 // Tests: tests/cpp/protocols/test_intn_parser.cpp
 #pragma once
 
@@ -48,9 +48,8 @@ class IntNParser {
   /// @brief The largest length a prefix of `prefix_length` bytes can express: 255, 65535 or
   /// 4294967295.
   static constexpr std::size_t prefix_limit(std::size_t prefix_length) noexcept {
-    return prefix_length >= sizeof(std::size_t)
-               ? static_cast<std::size_t>(-1)
-               : (std::size_t{1} << (8 * prefix_length)) - 1;
+    return prefix_length >= sizeof(std::size_t) ? static_cast<std::size_t>(-1)
+                                                : (std::size_t{1} << (8 * prefix_length)) - 1;
   }
 
   /**

@@ -1,4 +1,4 @@
-// protocols/include/treadle/protocols/intn_receiver.hpp — IntNStringReceiver: length-prefixed messages.
+// protocols/include/treadle/protocols/intn_receiver.hpp — IntNStringReceiver: length-prefixed.
 // Tests: tests/cpp/protocols/test_receivers.cpp (the parser: test_intn_parser.cpp)
 #pragma once
 

@@ -54,8 +54,7 @@ class LineParser {
    * @param max_length the longest line accepted, in bytes, delimiter excluded.
    * @throws Error `errc::invalid_argument` if `delimiter` is empty.
    */
-  explicit LineParser(std::string delimiter = "\r\n",
-                      std::size_t max_length = default_max_length);
+  explicit LineParser(std::string delimiter = "\r\n", std::size_t max_length = default_max_length);
 
   /**
    * @brief Consumes bytes from the front of `input` until one line is complete.

@@ -1,4 +1,4 @@
-// protocols/include/treadle/protocols/line_receiver.hpp — LineReceiver: a protocol of bounded lines.
+// protocols/include/treadle/protocols/line_receiver.hpp — LineReceiver: bounded lines.
 // Tests: tests/cpp/protocols/test_receivers.cpp (the parser: test_line_parser.cpp)
 #pragma once
 

@@ -1,4 +1,4 @@
-// protocols/include/treadle/protocols/netstring_receiver.hpp — NetstringReceiver: netstring messages.
+// protocols/include/treadle/protocols/netstring_receiver.hpp — NetstringReceiver: netstrings.
 // Tests: tests/cpp/protocols/test_receivers.cpp (the parser: test_netstring_parser.cpp)
 #pragma once
 
