@@ -86,7 +86,13 @@ void LoopBase::run_once(double max_wait) {
 void LoopBase::iterate(std::int64_t max_wait_ns) {
   // 1. Poll: wait for I/O no longer than the earliest timer (not at all if work is ready),
   //    running I/O callbacks as the backend reports them.
-  poll_io(poll_timeout(max_wait_ns));
+  //    A zero-timeout poll is a syscall that usually finds nothing; while callbacks keep the
+  //    loop busy it is done at most every kBusyPollNs, which bounds the I/O latency it adds.
+  const std::int64_t timeout = poll_timeout(max_wait_ns);
+  if (timeout != 0 || Clock::now_ns() - last_poll_ns_ >= kBusyPollNs) {
+    poll_io(timeout);
+    last_poll_ns_ = Clock::now_ns();
+  }
   if (interrupt_) std::rethrow_exception(std::exchange(interrupt_, nullptr));
 
   // 2. Adopt: callbacks scheduled from other threads join the ready queue, in order.

@@ -118,6 +118,8 @@ class LoopBase : public Loop {
   std::atomic<bool> closed_{false};
   bool running_ = false;
   bool in_wait_ = false;
+  static constexpr std::int64_t kBusyPollNs = 50'000;  // see iterate()
+  std::int64_t last_poll_ns_ = 0;
   std::exception_ptr interrupt_;
 };
 

@@ -75,7 +75,9 @@ class WaitHooks {
  * 1. **Poll.** Wait for I/O. The wait is zero if callbacks are ready or `stop()` was called,
  *    until the earliest timer otherwise, forever if there is none (and never longer than
  *    `run_once`'s argument). I/O callbacks (readiness watchers, channel completions) run here,
- *    in the order the backend reports them.
+ *    in the order the backend reports them. A zero-timeout poll is skipped if the last poll
+ *    was less than 50 µs ago: while callbacks keep the loop busy, I/O is still looked at
+ *    every 50 µs, without a syscall per iteration.
  * 2. **Adopt.** Append callbacks scheduled from other threads (`call_soon_threadsafe`) to the
  *    ready queue, in the order they were scheduled.
  * 3. **Timers.** Move every timer whose deadline is not after now to the ready queue, in
