@@ -156,3 +156,23 @@ def test_close_drops_pending_callbacks(loop):
     loop.close()
     assert ref() is None
     assert not h.cancelled()
+
+
+def test_loops_waiting_in_several_threads(backend):
+    # Each loop releases the GIL in its own wait; they must not share the saved thread state.
+    loops = [treadle.new_event_loop(backend) for _ in range(4)]
+    results = []
+
+    def run(lp):
+        lp.call_later(0.05, lp.stop)
+        lp.run_forever()
+        results.append(lp)
+
+    threads = [threading.Thread(target=run, args=(lp,)) for lp in loops]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(results) == 4
+    for lp in loops:
+        lp.close()

@@ -14,22 +14,6 @@
 namespace treadle::py {
 namespace bp = boost::python;
 
-namespace {
-
-/// Releases the GIL while the loop blocks in epoll/Asio, and only then: every callback runs
-/// with the GIL held, so the fast paths need no locking of their own.
-class GilHooks final : public WaitHooks {
- public:
-  void before_wait() noexcept override { state_ = PyEval_SaveThread(); }
-  void after_wait() noexcept override { PyEval_RestoreThread(state_); }
-
- private:
-  PyThreadState* state_ = nullptr;
-};
-
-GilHooks g_gil_hooks;  // stateless between a before/after pair, which never nests
-
-}  // namespace
 
 /// Marks the loop as running Python callbacks for the duration of a run call.
 class LoopCore::RunScope {
@@ -48,7 +32,7 @@ class LoopCore::RunScope {
 
 LoopCore::LoopCore(const std::string& backend) : backend_(backend), loop_(make_loop(backend)) {
   if (backend_.empty()) backend_ = std::string(default_backend());
-  loop_->set_wait_hooks(&g_gil_hooks);
+  loop_->set_wait_hooks(&gil_hooks_);
 }
 
 LoopCore::~LoopCore() {

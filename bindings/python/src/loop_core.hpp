@@ -25,6 +25,18 @@ namespace treadle::py {
  * blocking wait, and KeyboardInterrupt/SystemExit travel as `PyInterrupt`.
  */
 class LoopCore {
+  /// Releases the GIL while the loop blocks in epoll/Asio, and only then: every callback runs
+  /// with the GIL held, so the fast paths need no locking of their own. One per loop: loops
+  /// on different threads wait at the same time.
+  class GilHooks final : public WaitHooks {
+   public:
+    void before_wait() noexcept override { state_ = PyEval_SaveThread(); }
+    void after_wait() noexcept override { PyEval_RestoreThread(state_); }
+
+   private:
+    PyThreadState* state_ = nullptr;
+  };
+
  public:
   explicit LoopCore(const std::string& backend);
   ~LoopCore();
@@ -84,6 +96,7 @@ class LoopCore {
   void on_signal_pipe();
   void report_python_error(const char* message, PyObject* handle);
 
+  GilHooks gil_hooks_;
   std::string backend_;
   std::unique_ptr<Loop> loop_;
   PyObject* self_ = nullptr;  // the Python loop object while running (borrowed)
