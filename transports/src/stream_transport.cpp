@@ -122,7 +122,7 @@ void StreamTransport::start_read() {
       return;
     }
   } else {
-    if (!read_buffer_) read_buffer_ = std::make_unique<std::byte[]>(kReadBufferSize);
+    if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<std::byte[]>(kReadBufferSize);
     buffer = {read_buffer_.get(), kReadBufferSize};
   }
   read_region_ = buffer;

@@ -107,6 +107,11 @@ std::size_t SocketChannel::try_write_some(ConstBufferSequence buffers, std::erro
     ec = errno_code(errno);
     return 0;
   }
+  // The kernel took less than offered: its buffer is full. Wait for the EPOLLOUT edge (the
+  // short write armed it) instead of paying for an EAGAIN on the next attempt.
+  std::size_t offered = 0;
+  for (std::size_t i = 0; i < count; ++i) offered += iov[i].iov_len;
+  if (static_cast<std::size_t>(n) < offered) writable_ = false;
   ec.clear();
   return static_cast<std::size_t>(n);
 }
@@ -200,6 +205,11 @@ bool SocketChannel::perform_write() {
   if (n < 0 && errno == EAGAIN) {
     writable_ = false;
     return true;
+  }
+  if (n >= 0) {
+    std::size_t offered = 0;
+    for (std::size_t i = 0; i < write_iov_count_; ++i) offered += write_iov_[i].iov_len;
+    if (static_cast<std::size_t>(n) < offered) writable_ = false;  // as in try_write_some
   }
   complete(write_done_, n < 0 ? errno_code(errno) : std::error_code{},
            n > 0 ? static_cast<std::size_t>(n) : 0);

@@ -78,11 +78,17 @@ BOOST_AUTO_TEST_CASE(emfile_on_accept_pauses_and_recovers) {
       loop->set_exception_handler([&](Loop&, const ExceptionContext& ctx) {
         if (ctx.error == std::errc::too_many_files_open) ++reports;
       });
-      std::vector<std::shared_ptr<Echo>> served;
-      auto server = tcp_server(*loop, [&] {
-        served.push_back(std::make_shared<Echo>());
-        return served.back();
-      }, [] { ServerOptions o; o.accept_retry_delay = 0.05; return o; }());
+      // Counts finished connections: the child serves until the parent has closed all six.
+      struct CountingEcho : Echo {
+        int* finished;
+        explicit CountingEcho(int* f) : finished(f) {}
+        void connection_lost(std::error_code ec) override {
+          Echo::connection_lost(ec);
+          ++*finished;
+        }
+      };
+      int finished = 0;
+      auto server = tcp_server(*loop, [&] { return std::make_shared<CountingEcho>(&finished); }, [] { ServerOptions o; o.accept_retry_delay = 0.05; return o; }());
       const std::uint16_t port = port_of(*server);
       (void)!::write(ports[1], &port, sizeof port);
       ::close(ports[1]);
@@ -90,9 +96,8 @@ BOOST_AUTO_TEST_CASE(emfile_on_accept_pauses_and_recovers) {
       ::getrlimit(RLIMIT_NOFILE, &r);
       r.rlim_cur = static_cast<rlim_t>(open_fds() + 3 + 1);  // +1: the fd readdir needs
       ::setrlimit(RLIMIT_NOFILE, &r);
-      const bool ok = run_until(*loop, [&] { return server->accepted() == 6; }, 30);
-      status = ok && reports > 0 && server->is_serving() ? 0 : 2;
-      for (int i = 0; i < 20; ++i) loop->run_once(0.01);
+      const bool ok = run_until(*loop, [&] { return finished == 6; }, 60);
+      status = ok && server->accepted() == 6 && reports > 0 && server->is_serving() ? 0 : 2;
     } catch (...) {
       status = 3;
     }

@@ -40,8 +40,8 @@ namespace treadle {
  * sent with gather writes. `get_write_buffer_size()` counts queued bytes including those in
  * flight. Water marks follow asyncio exactly (see `WriteTransport`).
  *
- * Reading: one read is outstanding while reading is not paused, into a 64 KiB buffer owned by
- * the transport (or the protocol's own buffer for a `BufferedProtocol`). `pause_reading` does
+ * Reading: one read is outstanding while reading is not paused, into a buffer owned by
+ * the transport (256 KiB, as uvloop; pages are touched only as data arrives) (or the protocol's own buffer for a `BufferedProtocol`). `pause_reading` does
  * not cancel a read in flight: its result is held and delivered after `resume_reading`.
  *
  * A protocol callback that throws is reported to the loop's exception handler and the
@@ -100,7 +100,7 @@ class StreamTransport final : public Transport, public std::enable_shared_from_t
   Loop& loop() const noexcept { return loop_; }
 
   /// Size of the transport's own receive buffer.
-  static constexpr std::size_t kReadBufferSize = 64 * 1024;
+  static constexpr std::size_t kReadBufferSize = 256 * 1024;
 
  private:
   StreamTransport(Loop& loop, std::unique_ptr<ByteChannel> channel);
