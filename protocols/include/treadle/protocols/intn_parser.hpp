@@ -45,8 +45,8 @@ class IntNParser {
   /// @brief The default payload cap, 64 KiB, lowered to what the prefix can express.
   static constexpr std::size_t default_max_length = 64 * 1024;
 
-  /// @brief The largest length a prefix of `prefix_length` bytes can express: 255, 65535 or
-  /// 4294967295.
+  /// @brief The largest length a prefix of `prefix_length` bytes can express
+  /// (255, 65535 or 4294967295 for 1, 2 or 4 bytes).
   static constexpr std::size_t prefix_limit(std::size_t prefix_length) noexcept {
     return prefix_length >= sizeof(std::size_t) ? static_cast<std::size_t>(-1)
                                                 : (std::size_t{1} << (8 * prefix_length)) - 1;
