@@ -21,10 +21,23 @@ Server::Server(Loop& loop, std::vector<int> listeners, StreamProtocolFactory fac
       factory_(std::move(factory)),
       options_(options),
       unix_path_(std::move(unix_path)) {
+  loop_.add_resource(this);
   if (options_.start_serving) start_serving();
 }
 
-Server::~Server() { close(); }
+Server::~Server() {
+  close();
+  if (!loop_gone_) loop_.remove_resource(this);
+}
+
+void Server::loop_closed() noexcept {
+  // The loop dropped its watchers already; the listening sockets are ours to close.
+  loop_gone_ = true;
+  serving_ = false;
+  closed_ = true;
+  for (int fd : listeners_) ::close(fd);
+  listeners_.clear();
+}
 
 void Server::watch(bool on) {
   for (int fd : listeners_) {
@@ -46,7 +59,7 @@ void Server::close() {
   if (closed_) return;
   closed_ = true;
   retry_.cancel();
-  if (serving_ && !paused_ && !loop_.is_closed()) watch(false);
+  if (serving_ && !paused_ && !loop_gone_) watch(false);
   serving_ = false;
   for (int fd : listeners_) ::close(fd);
   listeners_.clear();

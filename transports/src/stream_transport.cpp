@@ -40,10 +40,26 @@ std::shared_ptr<StreamTransport> StreamTransport::make(Loop& loop,
 }
 
 StreamTransport::StreamTransport(Loop& loop, std::unique_ptr<ByteChannel> channel)
-    : loop_(loop), channel_(std::move(channel)) {}
+    : loop_(loop), channel_(std::move(channel)) {
+  loop_.add_resource(this);
+}
 
 StreamTransport::~StreamTransport() {
   if (channel_) channel_->close();
+  if (!loop_gone_) loop_.remove_resource(this);
+}
+
+void StreamTransport::loop_closed() noexcept {
+  loop_gone_ = true;
+  state_ = State::closed;
+  queue_.clear();
+  buffer_size_ = 0;
+  held_.reset();
+  channel_->close();
+  protocol_.reset();
+  stream_ = nullptr;
+  buffered_ = nullptr;
+  self_.reset();  // may destroy this: nothing may follow
 }
 
 void StreamTransport::set_state(State next) {

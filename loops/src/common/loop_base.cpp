@@ -189,6 +189,8 @@ void LoopBase::close() {
   for (auto& h : remote) h->release_callback();
   ready_.clear();
   timers_.clear();
+  // Last: transports and servers still open let go of their sockets and of themselves.
+  close_resources();
 }
 
 void LoopBase::close_from_destructor() noexcept {

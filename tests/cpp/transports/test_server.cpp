@@ -134,6 +134,29 @@ BOOST_AUTO_TEST_CASE(emfile_on_accept_pauses_and_recovers) {
   BOOST_TEST(WEXITSTATUS(status) == 0);
 }
 
+BOOST_AUTO_TEST_CASE(closing_the_loop_releases_open_connections_and_servers) {
+  const int before = open_fds();
+  std::vector<std::weak_ptr<Recorder>> watched;
+  {
+    auto loop = make_test_loop();
+    auto server = tcp_server(*loop, [&] {
+      auto p = std::make_shared<Recorder>();
+      watched.push_back(p);
+      return p;
+    });
+    for (int i = 0; i < 5; ++i) {
+      auto c = tcp_client(*loop, port_of(*server));
+      c->transport->write(std::string(100'000, 'q'));  // leave bytes queued too
+      watched.push_back(c);
+    }
+    BOOST_REQUIRE(run_until(*loop, [&] { return watched.size() == 10; }));
+    loop->close();  // nobody closed anything
+    for (auto& w : watched) BOOST_TEST(w.expired());
+    BOOST_TEST(server->is_closed());
+  }
+  BOOST_TEST(open_fds() == before);
+}
+
 BOOST_AUTO_TEST_CASE(start_serving_later_and_close_keeps_connections) {
   auto loop = make_test_loop();
   auto server = tcp_server(*loop, [] { return std::make_shared<Echo>(); }, [] { ServerOptions o; o.start_serving = false; return o; }());

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
 
 #include <memory>
@@ -46,6 +47,21 @@ using ExceptionHandler = std::function<void(Loop&, const ExceptionContext&)>;
 class Interrupt {
  public:
   virtual ~Interrupt() = default;
+};
+
+/**
+ * @brief Something that lives on a loop and must let go of it when the loop closes
+ * (transports, servers): see `Loop::add_resource`.
+ */
+class LoopResource {
+ public:
+  /// @brief The loop is closing: release OS resources and every reference that keeps this
+  /// object alive. No callback can run any more, so protocols get no `connection_lost`.
+  /// Called once, on the loop's thread; the resource is already unregistered.
+  virtual void loop_closed() noexcept = 0;
+
+ protected:
+  ~LoopResource() = default;
 };
 
 /**
@@ -253,6 +269,12 @@ class Loop {
                        ResolveCallback done) = 0;
   /// @}
 
+  /// @brief Registers `resource` to be told when this loop closes (it must unregister
+  /// itself with `remove_resource` if it goes away first).
+  void add_resource(LoopResource* resource) { resources_.insert(resource); }
+  /// @brief Unregisters `resource`; unknown ones are ignored.
+  void remove_resource(LoopResource* resource) noexcept { resources_.erase(resource); }
+
   /// @name Errors
   /// @{
 
@@ -271,6 +293,16 @@ class Loop {
   /// Marks (or clears, with null) the loop running on this thread; used by backends.
   static void set_current(Loop* loop) noexcept;
 
+  /// Tells every registered resource that the loop closed (for backends' `close()`).
+  void close_resources() noexcept {
+    // One at a time from the live set: closing one may destroy (and unregister) others.
+    while (!resources_.empty()) {
+      LoopResource* r = *resources_.begin();
+      resources_.erase(resources_.begin());
+      r->loop_closed();
+    }
+  }
+
   /// The installed hooks, or null (for backends).
   WaitHooks* wait_hooks() const noexcept { return wait_hooks_; }
 
@@ -283,6 +315,7 @@ class Loop {
 
   ExceptionHandler handler_;
   WaitHooks* wait_hooks_ = nullptr;
+  std::unordered_set<LoopResource*> resources_;
 };
 
 }  // namespace treadle

@@ -48,11 +48,15 @@ namespace treadle {
  * connection is aborted with `errc::protocol_error`.
  *
  * Lifetime: created by `make`; the transport keeps itself alive until `connection_lost` has
- * returned and no channel operation is outstanding, so users may drop their references.
+ * returned and no channel operation is outstanding, so users may drop their references. If
+ * the loop closes first, the transport closes its socket and lets go of itself (no
+ * `connection_lost`: the loop can no longer run callbacks), so nothing leaks.
  *
  * Thread safety: loop thread only.
  */
-class StreamTransport final : public Transport, public std::enable_shared_from_this<StreamTransport> {
+class StreamTransport final : public Transport,
+                              public std::enable_shared_from_this<StreamTransport>,
+                              private LoopResource {
  public:
   /// The transport's states (see the class diagram).
   enum class State { open, closing, closed };
@@ -119,6 +123,7 @@ class StreamTransport final : public Transport, public std::enable_shared_from_t
   void force_close(std::error_code ec);
   void call_connection_lost(std::error_code ec);
   void maybe_release();
+  void loop_closed() noexcept override;
   template <class F>
   bool guard(F&& f, const char* what);
 
@@ -150,6 +155,7 @@ class StreamTransport final : public Transport, public std::enable_shared_from_t
   bool protocol_paused_ = false;
   bool eof_pending_ = false;  // write_eof() called; shut down once drained
   bool eof_written_ = false;
+  bool loop_gone_ = false;  // the loop closed: do not touch it again
 };
 
 }  // namespace treadle

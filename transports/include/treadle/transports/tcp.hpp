@@ -83,7 +83,7 @@ struct ServerOptions {
  *
  * Thread safety: loop thread only.
  */
-class Server {
+class Server : private LoopResource {
  public:
   Server(Loop& loop, std::vector<int> listeners, StreamProtocolFactory factory,
          ServerOptions options, std::string unix_path = {});
@@ -107,6 +107,7 @@ class Server {
  private:
   void on_readable(int fd);
   void watch(bool on);
+  void loop_closed() noexcept override;
 
   Loop& loop_;
   std::vector<int> listeners_;
@@ -118,6 +119,7 @@ class Server {
   bool paused_ = false;
   bool closed_ = false;
   std::size_t accepted_ = 0;
+  bool loop_gone_ = false;
 };
 
 /// @brief The outcome of a server factory.
