@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""doc/doxygen_filter.py — Doxygen INPUT_FILTER for the X-macro table of error codes.
+"""doc/doxygen_filter.py — Doxygen INPUT_FILTER for the public headers.
 
-Doxygen runs it on core/include/treadle/core/error.hpp (FILTER_PATTERNS in Doxyfile.in) and
-reads its standard output instead of the file. It works around two Doxygen limitations, so
-that the reference lists every `errc` code with its one-line description, straight from
+Doxygen runs it on every public header (FILTER_PATTERNS in Doxyfile.in) and reads its
+standard output instead of the file. It works around three Doxygen limitations. Two concern
+the X-macro table of error codes in core/include/treadle/core/error.hpp, so that the
+reference lists every `errc` code with its one-line description, straight from
 `TREADLE_ERRC_TABLE`:
 
 - The table's rows carry plain `/* ... */` comments (a `/** */` in a macro body would mean
@@ -13,11 +14,21 @@ that the reference lists every `errc` code with its one-line description, straig
   Doxygen's scanner as an extra enumerator. The line is moved in front of the enum (and its
   doc comment) instead.
 
+The third: a member using-declaration that re-exposes a base's overloads (`using
+WriteTransport::write;` next to an override of one `write`) makes Doxygen copy the base's
+members into the derived class, so the override and the base's pure virtual appear twice
+with the same signature, which Sphinx reports as a duplicate declaration. Such lines are
+blanked; the base class documents those overloads. Inheriting constructors (`using
+Base::Base;`) are kept.
+
 The file keeps its number of lines (lines are only moved or edited in place), so warnings
 still point at, or right next to, the right line of the real file.
 """
 import re
 import sys
+
+# An indented `using Base::member;` (a member using-declaration, not an alias or a directive).
+USING_MEMBER = re.compile(r"^\s+using\s+(?P<base>[\w:]+)::(?P<name>\w+)\s*;\s*$")
 
 
 def filter_lines(lines):
@@ -37,6 +48,10 @@ def filter_lines(lines):
             while start > 0 and out[start - 1].lstrip().startswith(("///", "//!")):
                 start -= 1
             out[start:i + 1] = [out[i]] + out[start:i]
+    for i, line in enumerate(out):
+        m = USING_MEMBER.match(line)
+        if m and m.group("name") != m.group("base").rsplit("::", 1)[-1]:
+            out[i] = "\n"
     return out
 
 
