@@ -24,7 +24,24 @@ struct SocketChannel::Source final : IoSource {
 
 namespace {
 constexpr std::uint32_t kHangUp = EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+
+/// One buffer goes through send(2), which skips sendmsg's iovec import in the kernel (the
+/// common echo case); several go through sendmsg(2) as one gather write.
+ssize_t send_iov(int fd, const iovec* iov, std::size_t count) {
+  ssize_t n;
+  do {
+    if (count == 1) {
+      n = ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+      msghdr msg{};
+      msg.msg_iov = const_cast<iovec*>(iov);
+      msg.msg_iovlen = count;
+      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    }
+  } while (n < 0 && errno == EINTR);
+  return n;
 }
+}  // namespace
 
 SocketChannel::SocketChannel(ReactorLoop& loop, int fd)
     : loop_(loop), fd_(fd), source_(new Source(this)) {
@@ -90,18 +107,16 @@ std::size_t SocketChannel::try_write_some(ConstBufferSequence buffers, std::erro
     ec = errno_code(EAGAIN);
     return 0;
   }
-  std::array<iovec, kMaxIov> iov;
   const std::size_t count = std::min(buffers.size(), kMaxIov);
+  if (count == 0) {
+    ec.clear();
+    return 0;
+  }
+  iovec iov[kMaxIov];  // not value-initialised: only `count` entries are used
   for (std::size_t i = 0; i < count; ++i) {
     iov[i] = {const_cast<std::byte*>(buffers[i].data()), buffers[i].size()};
   }
-  msghdr msg{};
-  msg.msg_iov = iov.data();
-  msg.msg_iovlen = count;
-  ssize_t n;
-  do {
-    n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = send_iov(fd_, iov, count);
   if (n < 0) {
     if (errno == EAGAIN) writable_ = false;
     ec = errno_code(errno);
@@ -195,13 +210,7 @@ bool SocketChannel::perform_write() {
     complete(write_done_, make_error_code(errc::aborted), 0);
     return self->owner != nullptr;
   }
-  msghdr msg{};
-  msg.msg_iov = write_iov_.data();
-  msg.msg_iovlen = write_iov_count_;
-  ssize_t n;
-  do {
-    n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = send_iov(fd_, write_iov_.data(), write_iov_count_);
   if (n < 0 && errno == EAGAIN) {
     writable_ = false;
     return true;
