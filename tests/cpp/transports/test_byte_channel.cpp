@@ -1,0 +1,175 @@
+// tests/cpp/transports/test_byte_channel.cpp — the ByteChannel contract, on every backend's
+// channel (Loop::make_stream_channel over a socketpair).
+#include "treadle/core/byte_channel.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <string>
+
+#include "support/backends.hpp"
+#include "treadle/core/error.hpp"
+
+using namespace treadle;
+using namespace treadle::test;
+
+namespace {
+struct Pair {
+  std::unique_ptr<Loop> loop = make_test_loop();
+  std::unique_ptr<ByteChannel> a, b;
+  Pair() {
+    int fds[2];
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    a = loop->make_stream_channel(fds[0]);
+    b = loop->make_stream_channel(fds[1]);
+  }
+};
+struct Result {
+  bool done = false;
+  std::error_code ec;
+  std::size_t n = 0;
+  int calls = 0;
+  ByteChannel::Completion handler() {
+    return [this](std::error_code e, std::size_t k) {
+      ++calls;
+      done = true;
+      ec = e;
+      n = k;
+    };
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(byte_channel)
+
+BOOST_AUTO_TEST_CASE(completions_never_run_inside_the_initiating_call) {
+  Pair p;
+  std::array<std::byte, 16> buf{};
+  Result r, w;
+  const std::string msg = "ping";
+  ConstBuffer out = as_bytes(msg);
+  p.b->async_write_some({&out, 1}, w.handler());
+  BOOST_TEST(!w.done);
+  BOOST_REQUIRE(run_until(*p.loop, [&] { return w.done; }));
+  BOOST_TEST(!w.ec);
+  BOOST_TEST(w.n == 4u);
+  p.a->async_read_some(buf, r.handler());  // data is already there
+  BOOST_TEST(!r.done);
+  BOOST_REQUIRE(run_until(*p.loop, [&] { return r.done; }));
+  BOOST_TEST(!r.ec);
+  BOOST_TEST(as_chars(ConstBuffer(buf).first(r.n)) == "ping");
+}
+
+BOOST_AUTO_TEST_CASE(gather_write_and_partial_read) {
+  Pair p;
+  const std::string x = "abc", y = "defgh";
+  std::array<ConstBuffer, 2> parts{as_bytes(x), as_bytes(y)};
+  Result w;
+  p.a->async_write_some(parts, w.handler());
+  BOOST_REQUIRE(run_until(*p.loop, [&] { return w.done; }));
+  BOOST_TEST(w.n == 8u);
+  std::string got;
+  while (got.size() < 8) {
+    std::array<std::byte, 3> small{};  // smaller than what is there: partial reads
+    Result r;
+    p.b->async_read_some(small, r.handler());
+    BOOST_REQUIRE(run_until(*p.loop, [&] { return r.done; }));
+    BOOST_REQUIRE(!r.ec);
+    BOOST_TEST(r.n >= 1u);
+    got.append(as_chars(ConstBuffer(small).first(r.n)));
+  }
+  BOOST_TEST(got == "abcdefgh");
+}
+
+BOOST_AUTO_TEST_CASE(cancel_completes_each_operation_once_with_aborted) {
+  Pair p;
+  std::array<std::byte, 16> buf{};
+  Result r;
+  p.a->async_read_some(buf, r.handler());  // nothing to read: stays pending
+  p.loop->run_once(0.01);
+  BOOST_TEST(!r.done);
+  p.a->cancel();
+  BOOST_TEST(!r.done);  // not inline
+  BOOST_REQUIRE(run_until(*p.loop, [&] { return r.done; }));
+  BOOST_TEST((r.ec == errc::aborted));
+  p.loop->run_once(0.01);
+  BOOST_TEST(r.calls == 1);
+  // The channel is still usable after a cancel.
+  Result again;
+  p.a->async_read_some(buf, again.handler());
+  const std::string msg = "after";
+  ConstBuffer out = as_bytes(msg);
+  std::error_code ec;
+  BOOST_TEST(p.b->try_write_some({&out, 1}, ec) == 5u);
+  BOOST_REQUIRE(run_until(*p.loop, [&] { return again.done; }));
+  BOOST_TEST(!again.ec);
+  BOOST_TEST(again.n == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(close_aborts_pending_and_refuses_new_work) {
+  Pair p;
+  std::array<std::byte, 16> buf{};
+  Result r;
+  p.a->async_read_some(buf, r.handler());
+  p.loop->run_once(0.01);
+  p.a->close();
+  BOOST_TEST(!p.a->is_open());
+  BOOST_TEST(p.a->native_handle() == -1);
+  BOOST_REQUIRE(run_until(*p.loop, [&] { return r.done; }));
+  BOOST_TEST((r.ec == errc::aborted));
+  std::error_code ec;
+  ConstBuffer out = as_bytes("x");
+  BOOST_TEST(p.a->try_write_some({&out, 1}, ec) == 0u);
+  BOOST_TEST(static_cast<bool>(ec));
+  p.a->close();  // idempotent
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_send_gives_the_peer_eof) {
+  Pair p;
+  BOOST_TEST(!p.a->shutdown_send());
+  std::array<std::byte, 16> buf{};
+  Result r;
+  p.b->async_read_some(buf, r.handler());
+  BOOST_REQUIRE(run_until(*p.loop, [&] { return r.done; }));
+  BOOST_TEST((r.ec == errc::eof));
+  BOOST_TEST(r.n == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(try_write_some_reports_would_block_when_full) {
+  Pair p;
+  std::string chunk(1 << 16, 'f');
+  ConstBuffer out = as_bytes(chunk);
+  std::error_code ec;
+  std::size_t total = 0;
+  for (int i = 0; i < 10'000; ++i) {
+    const std::size_t n = p.a->try_write_some({&out, 1}, ec);
+    total += n;
+    if (ec) break;
+  }
+  BOOST_TEST((ec == std::errc::resource_unavailable_try_again));
+  BOOST_TEST(total > 0u);
+  // Draining the peer makes the channel writable again: an async write then completes.
+  Result w;
+  p.a->async_write_some({&out, 1}, w.handler());
+  std::array<std::byte, 1 << 16> sink{};
+  while (!w.done) {
+    Result r;
+    p.b->async_read_some(sink, r.handler());
+    BOOST_REQUIRE(run_until(*p.loop, [&] { return r.done; }));
+  }
+  BOOST_TEST(!w.ec);
+  BOOST_TEST(w.n > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(endpoints_and_handle) {
+  Pair p;
+  std::error_code ec;
+  BOOST_TEST(p.a->native_handle() >= 0);
+  BOOST_TEST(p.a->local_endpoint(ec).family() == AF_UNIX);
+  BOOST_TEST(!ec);
+  BOOST_TEST(p.a->remote_endpoint(ec).family() == AF_UNIX);
+  BOOST_TEST(&p.a->loop() == p.loop.get());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
