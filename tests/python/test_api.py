@@ -104,4 +104,4 @@ def test_docstrings():
 
 def test_network_methods_not_implemented(loop):
     with pytest.raises(NotImplementedError):
-        loop.run_until_complete(loop.create_connection(asyncio.Protocol, "127.0.0.1", 1))
+        loop.run_until_complete(loop.create_unix_connection(asyncio.Protocol, "/nonexistent"))

@@ -9,6 +9,7 @@
 #include <boost/python.hpp>
 #include <vector>
 
+#include "py_protocol.hpp"
 #include "treadle/loops/backends.hpp"
 
 namespace treadle::py {
@@ -33,6 +34,8 @@ class LoopCore::RunScope {
 LoopCore::LoopCore(const std::string& backend) : backend_(backend), loop_(make_loop(backend)) {
   if (backend_.empty()) backend_ = std::string(default_backend());
   loop_->set_wait_hooks(&gil_hooks_);
+  loop_->set_exception_handler(
+      [this](Loop&, const ExceptionContext& context) { report_context(context); });
 }
 
 LoopCore::~LoopCore() {
@@ -195,6 +198,58 @@ void LoopCore::report_python_error(const char* message, PyObject* handle) {
     if (pending_is_interrupt()) throw PyInterrupt();
     PyErr_WriteUnraisable(self_);
   }
+}
+
+void LoopCore::report_context(const ExceptionContext& context) noexcept {
+  PyGILState_STATE gil = PyGILState_Ensure();  // normally held already (loop thread)
+  PyObject *saved_type, *saved_value, *saved_tb;
+  PyErr_Fetch(&saved_type, &saved_value, &saved_tb);
+  PyRef dict = PyRef::steal(PyDict_New());
+  PyRef exc, transport, protocol;
+  if (context.exception) {
+    try {
+      std::rethrow_exception(context.exception);
+    } catch (const PyCallbackError& e) {
+      exc = PyRef::borrow(e.exception());
+      transport = PyRef::borrow(e.transport());
+      protocol = PyRef::borrow(e.protocol());
+    } catch (...) {
+      set_error_from_current_exception();
+      PyObject *t, *v, *tb;
+      PyErr_Fetch(&t, &v, &tb);
+      PyErr_NormalizeException(&t, &v, &tb);
+      if (tb != nullptr && v != nullptr) PyException_SetTraceback(v, tb);
+      Py_XDECREF(t);
+      Py_XDECREF(tb);
+      exc = PyRef::steal(v);
+    }
+  } else if (context.error) {
+    exc = exception_from_error(context.error);
+    if (!exc) PyErr_Clear();
+  }
+  // asyncio's _fatal_error logs OSErrors of a transport only in debug mode.
+  const bool quiet = transport && exc && PyErr_GivenExceptionMatches(exc.get(), PyExc_OSError) &&
+                     !debug_;
+  bool ok = dict && !quiet;
+  if (ok) {
+    PyRef msg = PyRef::steal(PyUnicode_FromString(context.message.c_str()));
+    ok = msg && PyDict_SetItemString(dict.get(), "message", msg.get()) == 0;
+    if (ok && exc && exc.get() != Py_None) {
+      ok = PyDict_SetItemString(dict.get(), "exception", exc.get()) == 0;
+    }
+    if (ok && transport) ok = PyDict_SetItemString(dict.get(), "transport", transport.get()) == 0;
+    if (ok && protocol) ok = PyDict_SetItemString(dict.get(), "protocol", protocol.get()) == 0;
+  }
+  if (ok && self_ != nullptr) {
+    PyRef r = PyRef::steal(
+        PyObject_CallMethod(self_, "call_exception_handler", "O", dict.get()));
+    if (!r) PyErr_WriteUnraisable(self_);
+  } else if (!quiet) {
+    PyErr_Clear();
+    PySys_WriteStderr("treadle: %s\n", context.message.c_str());
+  }
+  PyErr_Restore(saved_type, saved_value, saved_tb);
+  PyGILState_Release(gil);
 }
 
 void LoopCore::check_slow_callback(PyHandle* handle, double seconds) {

@@ -88,13 +88,20 @@ class LoopCore {
   void report_callback_error(PyHandle* handle);
   /// Debug mode: logs callbacks that ran for `slow_callback_duration` or longer.
   void check_slow_callback(PyHandle* handle, double seconds);
+  /// Hands the pending Python error to the loop's exception handler (`message` may be null);
+  /// throws `PyInterrupt` for KeyboardInterrupt/SystemExit.
+  void report_python_error(const char* message, PyObject* handle);
+  /// The C++ loop's exception handler: builds asyncio's context dict (with `transport` and
+  /// `protocol` for a failed Python protocol callback) and calls `call_exception_handler`.
+  void report_context(const ExceptionContext& context) noexcept;
+  /// The Python loop object (borrowed; set by `_bind` in `__init__`).
+  PyObject* self_object() const noexcept { return self_ ? self_ : Py_None; }
 
  private:
   class RunScope;
   void watch(bool reading, int fd, PyObject* callback, PyObject* args, PyObject* context);
   bool unwatch(bool reading, int fd);
   void on_signal_pipe();
-  void report_python_error(const char* message, PyObject* handle);
 
   GilHooks gil_hooks_;
   std::string backend_;

@@ -8,13 +8,15 @@ import asyncio
 import concurrent.futures
 import contextvars
 import logging
+import ipaddress
 import signal
+import socket
 import sys
 import threading
 import warnings
 from asyncio import coroutines, events, format_helpers, futures, tasks
 
-from . import _treadle
+from . import _transports, _treadle
 
 __all__ = ("EventLoop",)
 
@@ -35,6 +37,30 @@ def _fileobj_to_fd(fileobj):
     if fd < 0:
         raise ValueError(f"Invalid file descriptor: {fd}")
     return fd
+
+
+def _reject(method, name, value, default=None):
+    """NotImplementedError for a keyword argument treadle does not support yet."""
+    if value is not default:
+        raise NotImplementedError(f"{method}(): {name}= is not supported by treadle yet")
+
+
+def _is_numeric_host(host):
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _port_number(port):
+    """An int port from an int or a numeric string (service names are resolved by the caller)."""
+    if isinstance(port, str) and port.isdigit():
+        port = int(port)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise NotImplementedError(f"port {port!r}: only numeric ports are supported by treadle "
+                                  f"yet")
+    return port
 
 
 def _run_until_complete_cb(fut):
@@ -467,9 +493,145 @@ class EventLoop(_treadle.LoopCore, asyncio.AbstractEventLoop):
         """Called by C++ in debug mode for callbacks slower than slow_callback_duration."""
         logger.warning("Executing %s took %.3f seconds", handle, seconds)
 
-    # -- not yet implemented: the network API (another issue) --------------------------------
+    # -- TCP: connections and servers over the C++ StreamTransport ----------------------------
 
-    for _name in ("create_connection", "create_server", "create_unix_connection",
+    async def create_connection(self, protocol_factory, host=None, port=None, *, ssl=None,
+                                family=0, proto=0, flags=0, sock=None, local_addr=None,
+                                server_hostname=None, ssl_handshake_timeout=None,
+                                ssl_shutdown_timeout=None, happy_eyeballs_delay=None,
+                                interleave=None):
+        """Open a TCP connection to host:port; return (transport, protocol).
+
+        The host is resolved off the loop thread (numeric addresses at once) and each address
+        is tried in turn; the transport is treadle's C++ StreamTransport.
+        """
+        name = "create_connection"
+        _reject(name, "ssl", ssl)
+        _reject(name, "sock", sock)
+        _reject(name, "server_hostname", server_hostname)
+        _reject(name, "ssl_handshake_timeout", ssl_handshake_timeout)
+        _reject(name, "ssl_shutdown_timeout", ssl_shutdown_timeout)
+        _reject(name, "happy_eyeballs_delay", happy_eyeballs_delay)
+        _reject(name, "interleave", interleave)
+        if proto:
+            _reject(name, "proto", proto, proto)
+        if flags:
+            _reject(name, "flags", flags, flags)
+        self._check_closed()
+        if host is None or port is None:
+            raise ValueError("host and port was not specified and no sock specified")
+        if family not in (0, socket.AF_INET, socket.AF_INET6):
+            raise NotImplementedError(f"{name}(): family={family!r} is not supported by "
+                                      f"treadle yet")
+        port = _port_number(port)
+        local_host, local_port = None, 0
+        if local_addr is not None:
+            local_host, local_port = local_addr
+            if not _is_numeric_host(local_host):
+                raise NotImplementedError(f"{name}(): local_addr must be numeric for now")
+            local_port = _port_number(local_port)
+        fut = self.create_future()
+
+        def done(transport, protocol, exc):
+            if fut.cancelled():
+                if transport is not None:
+                    transport.abort()
+            elif exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result((transport, protocol))
+
+        _treadle._tcp_connect(self, str(host), port, protocol_factory, done, int(family),
+                              local_host, local_port)
+        try:
+            return await fut
+        finally:
+            fut = None  # break the cycle through the exception's traceback
+
+    async def _resolve_passive(self, host, port, family, flags):
+        if host is None or _is_numeric_host(host):
+            return socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, flags)
+        return await self.run_in_executor(None, socket.getaddrinfo, host, port, family,
+                                          socket.SOCK_STREAM, 0, flags)
+
+    async def create_server(self, protocol_factory, host=None, port=None, *,
+                            family=socket.AF_UNSPEC, flags=socket.AI_PASSIVE, sock=None,
+                            backlog=100, ssl=None, reuse_address=None, reuse_port=None,
+                            ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
+                            start_serving=True):
+        """Listen on host:port (every address it resolves to; all interfaces if None or '').
+
+        Returns an asyncio.AbstractServer. Accepting and the connections run in C++.
+        """
+        name = "create_server"
+        if isinstance(ssl, bool):
+            raise TypeError("ssl argument must be an SSLContext or None")
+        _reject(name, "ssl", ssl)
+        _reject(name, "sock", sock)
+        _reject(name, "ssl_handshake_timeout", ssl_handshake_timeout)
+        _reject(name, "ssl_shutdown_timeout", ssl_shutdown_timeout)
+        self._check_closed()
+        if host is None and port is None:
+            raise ValueError("Neither host/port nor sock were specified")
+        if reuse_address is None:
+            reuse_address = True
+        if host == "":
+            hosts = [None]
+        elif isinstance(host, str) or not hasattr(host, "__iter__"):
+            hosts = [host]
+        else:
+            hosts = list(host)
+        port = _port_number(port if port is not None else 0)
+        infos = []
+        for h in hosts:
+            infos.extend(await self._resolve_passive(h, port, family, flags))
+        sockets = []
+        completed = False
+        try:
+            for res in dict.fromkeys(infos):  # unique, in order (as asyncio's set, but stable)
+                af, socktype, proto, _canonname, sa = res
+                try:
+                    sock = socket.socket(af, socktype, proto)
+                except OSError:
+                    if self.get_debug():
+                        logger.warning("create_server() failed to create socket.socket(%r, %r, %r)",
+                                       af, socktype, proto, exc_info=True)
+                    continue
+                sockets.append(sock)
+                if reuse_address:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, True)
+                if reuse_port:
+                    if not hasattr(socket, "SO_REUSEPORT"):
+                        raise ValueError("reuse_port not supported by socket module")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                if af == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, True)
+                try:
+                    sock.bind(sa)
+                except OSError as err:
+                    raise OSError(err.errno, f"error while attempting to bind on address "
+                                             f"{sa!r}: {err.strerror.lower()}") from None
+            if not sockets:
+                raise OSError("create_server(): no address to listen on")
+            for sock in sockets:
+                sock.listen(backlog)
+                sock.setblocking(False)
+            server = _transports.Server(self, sockets, protocol_factory, backlog)
+            completed = True
+        finally:
+            if not completed:
+                for sock in sockets:
+                    sock.close()
+        if start_serving:
+            server._start_serving()
+            await tasks.sleep(0)
+        if self.get_debug():
+            logger.info("%r is serving", server)
+        return server
+
+    # -- not yet implemented: the rest of the network API ------------------------------------
+
+    for _name in ("create_unix_connection",
                   "create_unix_server", "create_datagram_endpoint", "connect_accepted_socket",
                   "connect_read_pipe", "connect_write_pipe", "subprocess_exec",
                   "subprocess_shell", "start_tls", "sendfile", "sock_recv", "sock_recv_into",

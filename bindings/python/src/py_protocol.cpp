@@ -1,0 +1,437 @@
+// bindings/python/src/py_protocol.cpp — Python protocols over C++ stream transports: the
+// adapter protocol, the transport and server handles, create_connection and adopted servers.
+// Tests: tests/python/test_tcp.py
+#include "py_protocol.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <boost/python.hpp>
+#include <vector>
+
+#include "loop_core.hpp"
+#include "treadle/core/error.hpp"
+#include "treadle/transports/tcp.hpp"
+
+namespace treadle::py {
+namespace bp = boost::python;
+
+namespace {
+
+PyObject* g_transport_class = nullptr;  // treadle._transports.TCPTransport (one reference)
+
+/**
+ * A Python reference captured by a C++ callback that may be destroyed on a thread not holding
+ * the GIL (a resolver's completion dropped when the loop closes): takes the GIL to let go.
+ */
+class GilRef {
+ public:
+  explicit GilRef(PyObject* o = nullptr) noexcept : p_(Py_XNewRef(o)) {}
+  GilRef(const GilRef& o) noexcept : p_(nullptr) {
+    PyGILState_STATE g = PyGILState_Ensure();
+    p_ = Py_XNewRef(o.p_);
+    PyGILState_Release(g);
+  }
+  GilRef& operator=(const GilRef&) = delete;
+  ~GilRef() { reset(nullptr); }
+  PyObject* get() const noexcept { return p_; }
+  void reset(PyObject* o) noexcept {
+    if (p_ == nullptr && o == nullptr) return;
+    if (!Py_IsInitialized()) {
+      p_ = nullptr;
+      return;
+    }
+    PyGILState_STATE g = PyGILState_Ensure();
+    Py_XINCREF(o);
+    Py_XDECREF(p_);
+    p_ = o;
+    PyGILState_Release(g);
+  }
+
+ private:
+  PyObject* p_;
+};
+
+/// The Boost.Python object behind a Python transport: keeps the C++ transport alive.
+struct StreamHandle {
+  std::shared_ptr<StreamTransport> t;
+};
+
+/// The Boost.Python object behind one listening socket of a Python server.
+struct ServerHandle {
+  std::shared_ptr<Server> s;
+};
+
+[[noreturn]] void raise_pending() { throw bp::error_already_set(); }
+
+// Runs a call into the C++ transport, turning C++ exceptions into the pending Python error.
+template <class F>
+auto guarded(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const bp::error_already_set&) {
+    throw;
+  } catch (...) {
+    set_error_from_current_exception();
+    raise_pending();
+  }
+}
+
+bp::object to_object(PyRef r) {
+  if (!r) raise_pending();
+  return bp::object(bp::handle<>(r.release()));
+}
+
+// -- StreamHandle methods --------------------------------------------------------------------
+
+/// A read-only buffer of a bytes-like object, released on scope exit.
+class BufferView {
+ public:
+  explicit BufferView(PyObject* o) {
+    if (!PyObject_CheckBuffer(o)) {
+      PyErr_Format(PyExc_TypeError, "data argument must be a bytes-like object, not '%.100s'",
+                   Py_TYPE(o)->tp_name);
+      raise_pending();
+    }
+    if (PyObject_GetBuffer(o, &view_, PyBUF_SIMPLE) < 0) raise_pending();
+  }
+  ~BufferView() { PyBuffer_Release(&view_); }
+  BufferView(const BufferView&) = delete;
+  BufferView& operator=(const BufferView&) = delete;
+  ConstBuffer bytes() const noexcept {
+    return {static_cast<const std::byte*>(view_.buf), static_cast<std::size_t>(view_.len)};
+  }
+
+ private:
+  Py_buffer view_{};
+};
+
+void write_checked(StreamTransport& t, ConstBufferSequence buffers) {
+  try {
+    t.writev(buffers);
+  } catch (const std::system_error& e) {
+    if (e.code() == errc::closed) {
+      PyErr_SetString(PyExc_RuntimeError, "Cannot call write() after write_eof()");
+      raise_pending();
+    }
+    throw;
+  }
+}
+
+void handle_write(StreamHandle& h, bp::object data) {
+  BufferView view(data.ptr());
+  const ConstBuffer b = view.bytes();
+  guarded([&] { write_checked(*h.t, {&b, 1}); });
+}
+
+void handle_writelines(StreamHandle& h, bp::object seq) {
+  PyRef fast = PyRef::steal(PySequence_Fast(seq.ptr(), "writelines() expects an iterable"));
+  if (!fast) raise_pending();
+  const Py_ssize_t n = PySequence_Fast_GET_SIZE(fast.get());
+  std::vector<std::unique_ptr<BufferView>> views;
+  std::vector<ConstBuffer> buffers;
+  views.reserve(static_cast<std::size_t>(n));
+  buffers.reserve(static_cast<std::size_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    views.push_back(std::make_unique<BufferView>(PySequence_Fast_GET_ITEM(fast.get(), i)));
+    buffers.push_back(views.back()->bytes());
+  }
+  guarded([&] { write_checked(*h.t, buffers); });
+}
+
+bp::object handle_peername(StreamHandle& h) {
+  const std::any value = h.t->get_extra_info(extra::peername);
+  const auto* e = extra_cast<Endpoint>(value);
+  return e ? to_object(endpoint_to_python(*e)) : bp::object();
+}
+
+bp::object handle_sockname(StreamHandle& h) {
+  const std::any value = h.t->get_extra_info(extra::sockname);
+  const auto* e = extra_cast<Endpoint>(value);
+  return e ? to_object(endpoint_to_python(*e)) : bp::object();
+}
+
+int handle_fileno(StreamHandle& h) {
+  if (h.t->state() == StreamTransport::State::closed) return -1;
+  const std::any value = h.t->get_extra_info(extra::socket);
+  const auto* fd = extra_cast<int>(value);
+  return fd ? *fd : -1;
+}
+
+bp::tuple handle_limits(StreamHandle& h) {
+  auto [low, high] = h.t->get_write_buffer_limits();
+  return bp::make_tuple(low, high);
+}
+
+void handle_set_limits(StreamHandle& h, std::size_t high, std::size_t low) {
+  guarded([&] { h.t->set_write_buffer_limits(high, low); });
+}
+
+void handle_set_protocol(StreamHandle& h, bp::object core_obj, bp::object transport,
+                         bp::object protocol) {
+  LoopCore* core = core_of(core_obj.ptr());
+  if (core == nullptr) raise_pending();
+  PyRef on_lost;
+  if (auto old = std::dynamic_pointer_cast<PyProtocol>(h.t->get_protocol())) {
+    on_lost = old->take_on_lost();
+  }
+  auto next = std::make_shared<PyProtocol>(core, PyRef::borrow(protocol.ptr()), on_lost);
+  next->set_transport_object(PyRef::borrow(transport.ptr()));
+  guarded([&] { h.t->set_protocol(next); });
+}
+
+// -- connecting and serving ------------------------------------------------------------------
+
+std::shared_ptr<PyProtocol> make_protocol(LoopCore* core, PyObject* factory, PyObject* on_lost) {
+  PyRef p = PyRef::steal(PyObject_CallNoArgs(factory));
+  if (!p) throw PyCallbackError(fetch_exception(), {}, {});
+  return std::make_shared<PyProtocol>(core, std::move(p), PyRef::borrow(on_lost));
+}
+
+void tcp_connect(bp::object core_obj, const std::string& host, int port, bp::object factory,
+                 bp::object done, int family, bp::object local_host, int local_port) {
+  LoopCore* core = core_of(core_obj.ptr());
+  if (core == nullptr) raise_pending();
+  ConnectOptions options;
+  options.family = family;
+  if (!local_host.is_none()) {
+    const std::string lh = bp::extract<std::string>(local_host);
+    std::error_code ec;
+    options.local_address =
+        Endpoint::from_numeric(lh, static_cast<std::uint16_t>(local_port), ec);
+    if (ec) {
+      PyErr_Format(PyExc_NotImplementedError,
+                   "local_addr must be a numeric address for now, got %R", local_host.ptr());
+      raise_pending();
+    }
+  }
+  auto stash = std::make_shared<GilRef>();
+  StreamProtocolFactory make = [core, f = GilRef(factory.ptr()),
+                                stash]() -> std::shared_ptr<StreamProtocol> {
+    try {
+      return make_protocol(core, f.get(), nullptr);
+    } catch (const PyCallbackError& e) {
+      stash->reset(e.exception());
+      throw;
+    }
+  };
+  ConnectCallback finish = [core, d = GilRef(done.ptr()), stash](Connection c) {
+    PyRef transport, protocol, exc;
+    if (c.transport) {
+      auto p = std::dynamic_pointer_cast<PyProtocol>(c.protocol);
+      try {
+        transport = p->transport_object(*c.transport);
+        protocol = PyRef::borrow(p->protocol());
+      } catch (const PyCallbackError& e) {
+        exc = PyRef::borrow(e.exception());
+        transport = protocol = PyRef();
+        c.transport->abort();
+      }
+    } else if (stash->get() != nullptr) {
+      exc = PyRef::borrow(stash->get());
+    } else {
+      exc = exception_from_error(c.error ? c.error : make_error_code(errc::no_address),
+                                 c.message);
+      if (!exc) exc = fetch_exception();
+    }
+    PyObject* none = Py_None;
+    PyRef r = PyRef::steal(PyObject_CallFunctionObjArgs(
+        d.get(), transport ? transport.get() : none, protocol ? protocol.get() : none,
+        exc ? exc.get() : none, nullptr));
+    if (!r) core->report_python_error("Exception in create_connection() completion", nullptr);
+  };
+  guarded([&] {
+    create_connection(core->loop(), host, static_cast<std::uint16_t>(port), std::move(make),
+                      std::move(finish), options);
+  });
+}
+
+ServerHandle adopt_listener(bp::object core_obj, int fd, bp::object factory, bp::object on_lost,
+                            int backlog) {
+  LoopCore* core = core_of(core_obj.ptr());
+  if (core == nullptr) raise_pending();
+  ServerOptions options;
+  options.backlog = backlog;
+  options.start_serving = false;
+  StreamProtocolFactory make = [core, f = GilRef(factory.ptr()),
+                                l = GilRef(on_lost.ptr())]() -> std::shared_ptr<StreamProtocol> {
+    return make_protocol(core, f.get(), l.get());
+  };
+  return guarded([&] {
+    return ServerHandle{adopt_server(core->loop(), fd, std::move(make), options)};
+  });
+}
+
+}  // namespace
+
+// -- errors and addresses --------------------------------------------------------------------
+
+PyRef fetch_exception() {
+  if (pending_is_interrupt()) throw PyInterrupt();
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb != nullptr && value != nullptr) PyException_SetTraceback(value, tb);
+  Py_XDECREF(type);
+  Py_XDECREF(tb);
+  if (value == nullptr) return PyRef::borrow(Py_None);
+  return PyRef::steal(value);
+}
+
+PyRef exception_from_error(std::error_code ec, const std::string& message) {
+  if (!ec || ec == errc::aborted) return PyRef::borrow(Py_None);
+  if (ec.category() == std::system_category() || ec.category() == std::generic_category()) {
+    // OSError(errno, text) is constructed as the matching subclass (ConnectionResetError, ...).
+    const std::string text = message.empty() ? ec.message() : message;
+    return PyRef::steal(PyObject_CallFunction(PyExc_OSError, "is", ec.value(), text.c_str()));
+  }
+  const std::string text = message.empty() ? ec.message() : message;
+  return PyRef::steal(PyObject_CallFunction(PyExc_OSError, "s", text.c_str()));
+}
+
+PyRef endpoint_to_python(const Endpoint& e) {
+  switch (e.family()) {
+    case AF_INET:
+      return PyRef::steal(Py_BuildValue("(si)", e.host().c_str(), int{e.port()}));
+    case AF_INET6: {
+      const auto* s6 = reinterpret_cast<const sockaddr_in6*>(e.data());
+      return PyRef::steal(Py_BuildValue("(siII)", e.host().c_str(), int{e.port()},
+                                        static_cast<unsigned>(ntohl(s6->sin6_flowinfo)),
+                                        static_cast<unsigned>(s6->sin6_scope_id)));
+    }
+    case AF_UNIX: {
+      const std::string path = e.host();
+      if (!path.empty() && path[0] == '\0') {
+        return PyRef::steal(
+            PyBytes_FromStringAndSize(path.data(), static_cast<Py_ssize_t>(path.size())));
+      }
+      return PyRef::steal(
+          PyUnicode_DecodeFSDefaultAndSize(path.data(), static_cast<Py_ssize_t>(path.size())));
+    }
+    default:
+      return PyRef::borrow(Py_None);
+  }
+}
+
+// -- PyProtocol ------------------------------------------------------------------------------
+
+PyProtocol::PyProtocol(LoopCore* core, PyRef protocol, PyRef on_lost)
+    : core_(core), protocol_(std::move(protocol)), on_lost_(std::move(on_lost)) {
+  data_received_ = PyRef::steal(PyObject_GetAttrString(protocol_.get(), "data_received"));
+  if (!data_received_) throw PyCallbackError(fetch_exception(), {}, protocol_);
+}
+
+PyProtocol::~PyProtocol() = default;
+
+void PyProtocol::fail() {
+  PyRef exc = fetch_exception();  // throws PyInterrupt for KeyboardInterrupt/SystemExit
+  error_ = exc;
+  throw PyCallbackError(std::move(exc), transport_, protocol_);
+}
+
+void PyProtocol::call(const char* method) {
+  PyRef r = PyRef::steal(PyObject_CallMethod(protocol_.get(), method, nullptr));
+  if (!r) fail();
+}
+
+PyRef PyProtocol::transport_object(StreamTransport& t) {
+  if (transport_) return transport_;
+  if (g_transport_class == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "treadle._transports is not initialised");
+    fail();
+  }
+  try {
+    bp::object handle(StreamHandle{t.shared_from_this()});
+    transport_ = PyRef::steal(PyObject_CallFunctionObjArgs(
+        g_transport_class, handle.ptr(), core_->self_object(), protocol_.get(), nullptr));
+  } catch (const bp::error_already_set&) {
+    transport_ = PyRef();
+  }
+  if (!transport_) fail();
+  return transport_;
+}
+
+void PyProtocol::connection_made(Transport& transport) {
+  PyRef t = transport_object(dynamic_cast<StreamTransport&>(transport));
+  PyRef r = PyRef::steal(PyObject_CallMethod(protocol_.get(), "connection_made", "O", t.get()));
+  if (!r) fail();
+}
+
+void PyProtocol::data_received(ConstBuffer data) {
+  PyObject* args[2] = {nullptr, PyBytes_FromStringAndSize(
+                                    reinterpret_cast<const char*>(data.data()),
+                                    static_cast<Py_ssize_t>(data.size()))};
+  if (args[1] == nullptr) fail();
+  PyObject* r = PyObject_Vectorcall(data_received_.get(), args + 1,
+                                    1 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+  Py_DECREF(args[1]);
+  if (r == nullptr) fail();
+  Py_DECREF(r);
+}
+
+bool PyProtocol::eof_received() {
+  PyRef r = PyRef::steal(PyObject_CallMethod(protocol_.get(), "eof_received", nullptr));
+  if (!r) fail();
+  const int truth = PyObject_IsTrue(r.get());
+  if (truth < 0) fail();
+  return truth != 0;
+}
+
+void PyProtocol::connection_lost(std::error_code error) {
+  PyRef exc = (error == errc::protocol_error && error_) ? error_ : exception_from_error(error);
+  if (!exc) fail();
+  PyRef r = PyRef::steal(PyObject_CallMethod(protocol_.get(), "connection_lost", "O", exc.get()));
+  PyRef raised;
+  if (!r) raised = fetch_exception();
+  PyRef transport = std::move(transport_);
+  if (transport) {
+    PyRef done = PyRef::steal(PyObject_CallMethod(transport.get(), "_connection_lost", nullptr));
+    if (!done) core_->report_python_error("Exception in transport._connection_lost()", nullptr);
+  }
+  if (PyRef hook = std::move(on_lost_)) {
+    PyRef done = PyRef::steal(PyObject_CallNoArgs(hook.get()));
+    if (!done) core_->report_python_error("Exception in server connection tracking", nullptr);
+  }
+  if (raised) throw PyCallbackError(std::move(raised), std::move(transport), protocol_);
+}
+
+void PyProtocol::pause_writing() { call("pause_writing"); }
+void PyProtocol::resume_writing() { call("resume_writing"); }
+
+void set_transport_class(PyObject* cls) {
+  Py_XINCREF(cls);
+  Py_XSETREF(g_transport_class, cls);
+}
+
+void register_stream_bindings() {
+  bp::class_<StreamHandle>("StreamHandle", "The C++ StreamTransport behind a Python transport.",
+                           bp::no_init)
+      .def("write", handle_write)
+      .def("writelines", handle_writelines)
+      .def("write_eof", +[](StreamHandle& h) { guarded([&] { h.t->write_eof(); }); })
+      .def("close", +[](StreamHandle& h) { guarded([&] { h.t->close(); }); })
+      .def("abort", +[](StreamHandle& h) { guarded([&] { h.t->abort(); }); })
+      .def("is_closing", +[](StreamHandle& h) { return h.t->is_closing(); })
+      .def("pause_reading", +[](StreamHandle& h) { guarded([&] { h.t->pause_reading(); }); })
+      .def("resume_reading", +[](StreamHandle& h) { guarded([&] { h.t->resume_reading(); }); })
+      .def("is_reading", +[](StreamHandle& h) { return h.t->is_reading(); })
+      .def("get_write_buffer_size", +[](StreamHandle& h) { return h.t->get_write_buffer_size(); })
+      .def("get_write_buffer_limits", handle_limits)
+      .def("set_write_buffer_limits", handle_set_limits)
+      .def("set_protocol", handle_set_protocol)
+      .def("peername", handle_peername)
+      .def("sockname", handle_sockname)
+      .def("fileno", handle_fileno);
+  bp::class_<ServerHandle>("ServerHandle", "One adopted listening socket of a Python server.",
+                           bp::no_init)
+      .def("start_serving", +[](ServerHandle& h) { guarded([&] { h.s->start_serving(); }); })
+      .def("close", +[](ServerHandle& h) { h.s->close(); })
+      .def("is_serving", +[](ServerHandle& h) { return h.s->is_serving(); });
+  bp::def("_tcp_connect", tcp_connect,
+          "_tcp_connect(loop, host, port, factory, done, family, local_host, local_port)");
+  bp::def("_adopt_listener", adopt_listener,
+          "_adopt_listener(loop, fd, factory, on_lost, backlog) -> ServerHandle (not serving)");
+  bp::def("_set_transport_class", +[](bp::object cls) { set_transport_class(cls.ptr()); });
+}
+
+}  // namespace treadle::py
