@@ -18,7 +18,7 @@ BOOST_AUTO_TEST_CASE(eight_threads_ten_thousand_calls_each_nothing_lost) {
   constexpr int kCalls = 10'000;
   std::vector<int> last(kThreads, -1);
   bool in_order = true;
-  int total = 0;
+  std::atomic<int> total{0};  // the watchdog thread reads it
   std::atomic<bool> go{false};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
