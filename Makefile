@@ -6,7 +6,7 @@ PYTHON  := /usr/bin/python3
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
 LAUNCHER  := $(shell command -v ccache >/dev/null 2>&1 && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all bootstrap configure build test demo docs sanitize clean
+.PHONY: all bootstrap configure build test demo docs sanitize format clean
 
 all: build
 
@@ -51,6 +51,9 @@ sanitize: bootstrap
 	TSAN_OPTIONS=halt_on_error=1 TREADLE_STREAM_BYTES=100000000 \
 	  TREADLE_SKIP_EMFILE="sanitizer runtime needs file descriptors" \
 	  ctest --test-dir build-tsan --output-on-failure -j $(JOBS) $(SAN_TESTS)
+
+format:
+	scripts/format
 
 clean:
 	rm -rf $(BUILD)

@@ -27,8 +27,10 @@ class PingPong : public treadle::Protocol {
     if (got_ != message_) mismatch = true;
     got_.clear();
     ++round_trips;
-    if (--left_ > 0 && !mismatch) send();
-    else transport_->close();
+    if (--left_ > 0 && !mismatch)
+      send();
+    else
+      transport_->close();
   }
   void connection_lost(std::error_code ec) override {
     error = ec;
@@ -54,10 +56,14 @@ int main(int argc, char** argv) {
   int port = 0, messages = 1000;
   std::size_t size = 1024;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--backend") == 0) backend = argv[i + 1];
-    else if (std::strcmp(argv[i], "--port") == 0) port = std::atoi(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--messages") == 0) messages = std::atoi(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--size") == 0) size = std::strtoul(argv[i + 1], nullptr, 10);
+    if (std::strcmp(argv[i], "--backend") == 0)
+      backend = argv[i + 1];
+    else if (std::strcmp(argv[i], "--port") == 0)
+      port = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--messages") == 0)
+      messages = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--size") == 0)
+      size = std::strtoul(argv[i + 1], nullptr, 10);
   }
   auto loop = treadle::make_loop(backend);
   std::shared_ptr<PingPong> client;

@@ -19,8 +19,10 @@ int main(int argc, char** argv) {
   std::string backend = "reactor";
   int port = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--backend") == 0) backend = argv[i + 1];
-    else if (std::strcmp(argv[i], "--port") == 0) port = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--backend") == 0)
+      backend = argv[i + 1];
+    else if (std::strcmp(argv[i], "--port") == 0)
+      port = std::atoi(argv[i + 1]);
   }
   // Signals are taken by a thread with sigwait: Loop::stop() is safe from any thread.
   sigset_t signals;

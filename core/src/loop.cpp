@@ -32,8 +32,8 @@ void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
     handler_(*this, context);
   } catch (...) {
     // A failing handler must not take the loop down; report both, as asyncio does.
-    ExceptionContext failure{"Unhandled error in exception handler", std::current_exception(),
-                             {}, context.handle};
+    ExceptionContext failure{
+        "Unhandled error in exception handler", std::current_exception(), {}, context.handle};
     default_exception_handler(failure);
     default_exception_handler(context);
   }

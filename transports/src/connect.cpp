@@ -92,7 +92,9 @@ struct Attempt : std::enable_shared_from_this<Attempt> {
       c = {e.code(), std::string("setting up the connection failed: ") + e.what(), {}, {}};
     } catch (const std::exception& e) {
       c = {make_error_code(errc::protocol_error),
-           std::string("protocol factory failed: ") + e.what(), {}, {}};
+           std::string("protocol factory failed: ") + e.what(),
+           {},
+           {}};
     }
     done(std::move(c));
   }

@@ -87,8 +87,8 @@ void Server::on_readable(int fd) {
       if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
       if (err == EAGAIN) return;
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-        loop_.call_exception_handler({"socket.accept() out of system resource; pausing accept",
-                                      {}, errno_code(err), {}});
+        loop_.call_exception_handler(
+            {"socket.accept() out of system resource; pausing accept", {}, errno_code(err), {}});
         paused_ = true;
         watch(false);
         retry_ = loop_.call_later(options_.accept_retry_delay, [this] {
@@ -142,9 +142,8 @@ int listen_on(const Endpoint& e, const ServerOptions& o, std::error_code& ec) {
 
 }  // namespace
 
-void create_server(Loop& loop, std::string host, std::uint16_t port,
-                   StreamProtocolFactory factory, std::function<void(Listening)> done,
-                   ServerOptions options) {
+void create_server(Loop& loop, std::string host, std::uint16_t port, StreamProtocolFactory factory,
+                   std::function<void(Listening)> done, ServerOptions options) {
   loop.resolve(
       std::move(host), port, options.family, AI_PASSIVE,
       [&loop, factory = std::move(factory), done = std::move(done), options](
@@ -188,7 +187,8 @@ void create_unix_server(Loop& loop, std::string path, StreamProtocolFactory fact
   if (!ec) {
     struct stat st;
     // A socket file left by an earlier run would make bind fail; asyncio removes it too.
-    if (!path.empty() && path[0] != '\0' && ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+    if (!path.empty() && path[0] != '\0' && ::stat(path.c_str(), &st) == 0 &&
+        S_ISSOCK(st.st_mode)) {
       ::unlink(path.c_str());
     }
     fd = listen_on(e, options, ec);
@@ -197,18 +197,16 @@ void create_unix_server(Loop& loop, std::string path, StreamProtocolFactory fact
   if (fd < 0) {
     result = {ec, "bind to " + path + ": " + ec.message(), {}};
   } else {
-    result.server = std::make_shared<Server>(loop, std::vector<int>{fd}, std::move(factory),
-                                             options, path);
+    result.server =
+        std::make_shared<Server>(loop, std::vector<int>{fd}, std::move(factory), options, path);
   }
-  loop.call_soon([done = std::move(done), result = std::move(result)]() mutable {
-    done(std::move(result));
-  });
+  loop.call_soon(
+      [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
 }
 
 std::shared_ptr<Server> adopt_server(Loop& loop, int listen_fd, StreamProtocolFactory factory,
                                      ServerOptions options) {
-  return std::make_shared<Server>(loop, std::vector<int>{listen_fd}, std::move(factory),
-                                  options);
+  return std::make_shared<Server>(loop, std::vector<int>{listen_fd}, std::move(factory), options);
 }
 
 }  // namespace treadle

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "treadle/core/error.hpp"
@@ -12,12 +13,11 @@
 namespace treadle {
 
 namespace {
-constexpr std::size_t kMaxGather = 64;         // buffers per gather write
+constexpr std::size_t kMaxGather = 64;             // buffers per gather write
 constexpr std::size_t kCoalesceLimit = 64 * 1024;  // small writes join the last queued chunk
 
 bool would_block(std::error_code ec) {
-  return ec == std::errc::resource_unavailable_try_again ||
-         ec == std::errc::operation_would_block;
+  return ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block;
 }
 }  // namespace
 
@@ -57,6 +57,7 @@ void StreamTransport::loop_closed() noexcept {
   held_.reset();
   channel_->close();
   protocol_.reset();
+  read_lender_.reset();
   stream_ = nullptr;
   buffered_ = nullptr;
   self_.reset();  // may destroy this: nothing may follow
@@ -88,9 +89,10 @@ bool StreamTransport::guard(F&& f, const char* what) {
   } catch (const Interrupt&) {
     throw;
   } catch (...) {
-    loop_.call_exception_handler({std::string("Fatal error: protocol.") + what +
-                                      "() call failed.",
-                                  std::current_exception(), {}, {}});
+    loop_.call_exception_handler({std::string("Fatal error: protocol.") + what + "() call failed.",
+                                  std::current_exception(),
+                                  {},
+                                  {}});
     force_close(make_error_code(errc::protocol_error));
     return false;
   }
@@ -132,14 +134,14 @@ void StreamTransport::start_read() {
   if (buffered_ != nullptr) {
     if (!guard([&] { buffer = buffered_->get_buffer(kReadBufferSize); }, "get_buffer")) return;
     if (buffer.empty()) {
-      loop_.call_exception_handler({"Fatal error: protocol.get_buffer() returned an empty buffer",
-                                    {}, make_error_code(errc::invalid_argument), {}});
-      force_close(make_error_code(errc::protocol_error));
+      empty_buffer_error();
       return;
     }
+    read_lender_ = protocol_;
   } else {
     if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<std::byte[]>(kReadBufferSize);
     buffer = {read_buffer_.get(), kReadBufferSize};
+    read_lender_.reset();
   }
   read_region_ = buffer;
   read_in_flight_ = true;
@@ -149,10 +151,14 @@ void StreamTransport::start_read() {
 void StreamTransport::on_read(std::error_code ec, std::size_t n) {
   read_in_flight_ = false;
   if (state_ == State::closed) {
+    read_lender_.reset();
     maybe_release();  // may destroy this: nothing may follow
     return;
   }
-  if (state_ == State::closing) return;  // close() stops delivery; the bytes are discarded
+  if (state_ == State::closing) {
+    read_lender_.reset();
+    return;  // close() stops delivery; the bytes are discarded
+  }
   if (!reading_) {
     held_.emplace(ec, n);  // paused while the read was in flight: keep it for resume
     return;
@@ -161,11 +167,19 @@ void StreamTransport::on_read(std::error_code ec, std::size_t n) {
 }
 
 void StreamTransport::deliver(std::error_code ec, std::size_t n) {
+  // set_protocol() may have switched protocols since the read started: the bytes are in the
+  // old protocol's buffer (kept alive by `lender` for this call) or in the transport's own,
+  // and go to the current protocol, copied into its buffer if it is a BufferedProtocol.
+  const std::shared_ptr<StreamProtocol> lender = std::move(read_lender_);
   if (!ec) {
-    const bool ok =
-        buffered_ != nullptr
-            ? guard([&] { buffered_->buffer_updated(n); }, "buffer_updated")
-            : guard([&] { stream_->data_received(read_region_.first(n)); }, "data_received");
+    bool ok = false;
+    if (buffered_ == nullptr) {
+      ok = guard([&] { stream_->data_received(read_region_.first(n)); }, "data_received");
+    } else if (lender != nullptr && lender == protocol_) {
+      ok = guard([&] { buffered_->buffer_updated(n); }, "buffer_updated");
+    } else {
+      ok = copy_to_buffered(read_region_.first(n));
+    }
     if (ok) start_read();
     return;
   }
@@ -177,6 +191,33 @@ void StreamTransport::deliver(std::error_code ec, std::size_t n) {
     return;
   }
   fatal_error(ec);
+}
+
+bool StreamTransport::copy_to_buffered(ConstBuffer data) {
+  while (!data.empty() && state_ == State::open) {
+    if (buffered_ == nullptr) {  // switched again, to a Protocol, by a callback below
+      return guard([&] { stream_->data_received(data); }, "data_received");
+    }
+    MutableBuffer buffer;
+    if (!guard([&] { buffer = buffered_->get_buffer(data.size()); }, "get_buffer")) return false;
+    if (buffer.empty()) {
+      empty_buffer_error();
+      return false;
+    }
+    const std::size_t k = std::min(buffer.size(), data.size());
+    std::memcpy(buffer.data(), data.data(), k);
+    if (!guard([&] { buffered_->buffer_updated(k); }, "buffer_updated")) return false;
+    data = data.subspan(k);
+  }
+  return true;
+}
+
+void StreamTransport::empty_buffer_error() {
+  loop_.call_exception_handler({"Fatal error: protocol.get_buffer() returned an empty buffer",
+                                {},
+                                make_error_code(errc::invalid_argument),
+                                {}});
+  force_close(make_error_code(errc::protocol_error));
 }
 
 // ---- writing ------------------------------------------------------------------------------

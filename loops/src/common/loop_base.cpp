@@ -2,9 +2,9 @@
 // Tests: tests/cpp/loops/test_loop.cpp (run on every backend)
 #include "loop_base.hpp"
 
+#include <netdb.h>
 #include <algorithm>
 #include <cmath>
-#include <netdb.h>
 
 #include "treadle/core/error.hpp"
 
@@ -141,8 +141,8 @@ void LoopBase::run_ready() {
     } catch (const Interrupt&) {
       throw;  // the rest of the queue stays for the next run
     } catch (...) {
-      call_exception_handler({"Exception in callback", std::current_exception(), {},
-                              Handle(std::move(h))});
+      call_exception_handler(
+          {"Exception in callback", std::current_exception(), {}, Handle(std::move(h))});
     }
   }
 }
@@ -155,8 +155,10 @@ void LoopBase::resolve(std::string host, std::uint16_t port, int family, int fla
   std::error_code ec;
   if (host.empty()) {
     const bool passive = (flags & AI_PASSIVE) != 0;
-    if (family != AF_INET6) direct.push_back(Endpoint::from_numeric(passive ? "0.0.0.0" : "127.0.0.1", port, ec));
-    if (family != AF_INET) direct.push_back(Endpoint::from_numeric(passive ? "::" : "::1", port, ec));
+    if (family != AF_INET6)
+      direct.push_back(Endpoint::from_numeric(passive ? "0.0.0.0" : "127.0.0.1", port, ec));
+    if (family != AF_INET)
+      direct.push_back(Endpoint::from_numeric(passive ? "::" : "::1", port, ec));
   } else {
     Endpoint e = Endpoint::from_numeric(host, port, ec);
     if (!ec && (family == AF_UNSPEC || family == e.family())) direct.push_back(e);

@@ -30,8 +30,8 @@ std::pair<std::error_code, std::vector<Endpoint>> lookup(const Job& job) {
   hints.ai_flags = job.flags | AI_ADDRCONFIG;
   addrinfo* res = nullptr;
   const std::string port = std::to_string(job.port);
-  const int rc = ::getaddrinfo(job.host.empty() ? nullptr : job.host.c_str(), port.c_str(),
-                               &hints, &res);
+  const int rc =
+      ::getaddrinfo(job.host.empty() ? nullptr : job.host.c_str(), port.c_str(), &hints, &res);
   if (rc != 0) {
     if (rc == EAI_SYSTEM) return {errno_code(errno), {}};
     return {std::error_code(rc, resolver_category()), {}};

@@ -78,12 +78,12 @@ void AsioChannel::async_read_some(MutableBuffer buffer, Completion done) {
 void AsioChannel::async_write_some(ConstBufferSequence buffers, Completion done) {
   *write_in_flight_ = true;
   // The flag is shared: the channel may be gone by the time the handler runs.
-  socket_.async_write_some(
-      gather(buffers), [flag = write_in_flight_, loop = &loop_, done = std::move(done)](
-                           boost::system::error_code ec, std::size_t n) {
-        *flag = false;
-        loop->run_io_callback([&] { done(translate(ec), n); });
-      });
+  socket_.async_write_some(gather(buffers),
+                           [flag = write_in_flight_, loop = &loop_, done = std::move(done)](
+                               boost::system::error_code ec, std::size_t n) {
+                             *flag = false;
+                             loop->run_io_callback([&] { done(translate(ec), n); });
+                           });
 }
 
 std::size_t AsioChannel::try_write_some(ConstBufferSequence buffers, std::error_code& ec) {

@@ -6,8 +6,8 @@
 #include <poll.h>
 #include <sys/stat.h>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <chrono>
 

@@ -48,9 +48,7 @@ class ReactorLoop::Watcher final : public IoSource {
 
   Callback reader, writer;
 
-  std::uint32_t mask() const noexcept {
-    return (reader ? EPOLLIN : 0u) | (writer ? EPOLLOUT : 0u);
-  }
+  std::uint32_t mask() const noexcept { return (reader ? EPOLLIN : 0u) | (writer ? EPOLLOUT : 0u); }
 
   void on_events(std::uint32_t events) override {
     // Errors and hang-ups wake both sides, as selectors do: the callback's own read or

@@ -64,7 +64,7 @@ class ReactorLoop final : public LoopBase {
   std::unique_ptr<Waker> waker_;
   std::unordered_map<int, std::unique_ptr<Watcher>> watchers_;
   std::vector<std::unique_ptr<IoSource>> retired_;  // freed after the current batch
-  std::vector<IoSource*> deferred_;                  // see defer()
+  std::vector<IoSource*> deferred_;                 // see defer()
 };
 
 }  // namespace treadle::detail

@@ -12,7 +12,8 @@ int main() {
       loop->stop();
     });
     loop->run_forever();
-    std::printf("consumer: %.*s timer %s\n", int(name.size()), name.data(), fired ? "fired" : "lost");
+    std::printf("consumer: %.*s timer %s\n", int(name.size()), name.data(),
+                fired ? "fired" : "lost");
     if (!fired) return 1;
   }
   return 0;

@@ -222,7 +222,7 @@ BOOST_AUTO_TEST_CASE(close_discards_pending_work_and_releases_it) {
   BOOST_TEST(loop->is_closed());
   BOOST_TEST(runs == 0);
   BOOST_TEST(token.use_count() == 1);  // nothing leaked, even through the handle we hold
-  loop->close();                      // idempotent
+  loop->close();                       // idempotent
 
   auto expect_closed = [](auto&& f) {
     try {

@@ -2,8 +2,8 @@
 #define BOOST_TEST_MODULE treadle timer heap
 #include "common/timer_heap.hpp"
 
-#include <boost/test/unit_test.hpp>
 #include <algorithm>
+#include <boost/test/unit_test.hpp>
 #include <functional>
 #include <random>
 #include <vector>

@@ -85,7 +85,8 @@ BOOST_AUTO_TEST_CASE(many_cancelled_timers_never_run_and_do_not_pile_up) {
   int runs = 0;
   for (int round = 0; round < 5; ++round) {
     std::vector<TimerHandle> hs;
-    for (int i = 0; i < 20'000; ++i) hs.push_back(loop->call_later(0.001 + i * 1e-7, [&] { ++runs; }));
+    for (int i = 0; i < 20'000; ++i)
+      hs.push_back(loop->call_later(0.001 + i * 1e-7, [&] { ++runs; }));
     for (auto& h : hs) h.cancel();
   }
   loop->call_later(0.02, [&] { loop->stop(); });

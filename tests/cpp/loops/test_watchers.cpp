@@ -37,7 +37,9 @@ struct FdPair {
   }
 };
 
-void put(int fd, const std::string& s) { BOOST_REQUIRE(::write(fd, s.data(), s.size()) == ssize_t(s.size())); }
+void put(int fd, const std::string& s) {
+  BOOST_REQUIRE(::write(fd, s.data(), s.size()) == ssize_t(s.size()));
+}
 
 std::string drain(int fd) {
   std::string out;
@@ -87,7 +89,8 @@ BOOST_AUTO_TEST_CASE(reader_is_level_triggered) {
   int calls = 0;
   loop->add_reader(p.a, [&] { ++calls; });  // never reads: stays readable
   put(p.b, "x");
-  BOOST_REQUIRE(run_until(*loop, [&] { return calls >= 3; }, 5.0));
+  BOOST_REQUIRE(run_until(
+      *loop, [&] { return calls >= 3; }, 5.0));
   loop->remove_reader(p.a);
 }
 
@@ -112,8 +115,14 @@ BOOST_AUTO_TEST_CASE(second_add_replaces_the_callback) {
   auto loop = make_test_loop();
   FdPair p = FdPair::pipe();
   std::string who;
-  loop->add_reader(p.a, [&] { who = "first"; drain(p.a); });
-  loop->add_reader(p.a, [&] { who = "second"; drain(p.a); });
+  loop->add_reader(p.a, [&] {
+    who = "first";
+    drain(p.a);
+  });
+  loop->add_reader(p.a, [&] {
+    who = "second";
+    drain(p.a);
+  });
   put(p.b, "x");
   BOOST_REQUIRE(run_until(*loop, [&] { return !who.empty(); }));
   BOOST_TEST(who == "second");
@@ -218,7 +227,7 @@ BOOST_AUTO_TEST_CASE(fd_number_reused_after_close_without_remove) {
     FdPair p = FdPair::pipe();
     loop->add_reader(p.a, [&] { ++calls; });
     loop->run_once(0);
-  }  // closed behind the loop's back
+  }                           // closed behind the loop's back
   FdPair q = FdPair::pipe();  // likely reuses the numbers
   bool fresh = false;
   loop->remove_reader(q.a);  // forget whatever the loop still remembers for this number

@@ -57,10 +57,13 @@ inline std::shared_ptr<Server> tcp_server(Loop& loop, StreamProtocolFactory fact
                                           ServerOptions options = {}) {
   Listening result;
   bool done = false;
-  create_server(loop, "127.0.0.1", 0, std::move(factory), [&](Listening l) {
-    result = std::move(l);
-    done = true;
-  }, options);
+  create_server(
+      loop, "127.0.0.1", 0, std::move(factory),
+      [&](Listening l) {
+        result = std::move(l);
+        done = true;
+      },
+      options);
   BOOST_REQUIRE(run_until(loop, [&] { return done; }));
   BOOST_REQUIRE_MESSAGE(!result.error, result.message);
   return result.server;
@@ -71,11 +74,12 @@ template <class P = Recorder>
 std::shared_ptr<P> tcp_client(Loop& loop, std::uint16_t port) {
   Connection c;
   bool done = false;
-  create_connection(loop, "127.0.0.1", port, [] { return std::make_shared<P>(); },
-                    [&](Connection r) {
-                      c = std::move(r);
-                      done = true;
-                    });
+  create_connection(
+      loop, "127.0.0.1", port, [] { return std::make_shared<P>(); },
+      [&](Connection r) {
+        c = std::move(r);
+        done = true;
+      });
   BOOST_REQUIRE(run_until(loop, [&] { return done; }));
   BOOST_REQUIRE_MESSAGE(!c.error, c.message);
   auto p = std::static_pointer_cast<P>(c.protocol);

@@ -66,7 +66,8 @@ class Streamer : public Protocol {
  private:
   void pump() {
     while (transport != nullptr && !writing_paused_ && sent < total_) {
-      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_.size(), total_ - sent));
+      const std::size_t n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(chunk_.size(), total_ - sent));
       for (std::size_t i = 0; i < n; ++i) chunk_[i] = pattern(sent + i);
       transport->write(std::string_view(chunk_.data(), n));
       sent += n;
@@ -87,7 +88,8 @@ BOOST_AUTO_TEST_SUITE(flow_control)
 
 BOOST_AUTO_TEST_CASE(one_gibibyte_through_echo_with_random_pauses) {
   std::uint64_t total = 1ull << 30;
-  if (const char* env = std::getenv("TREADLE_STREAM_BYTES")) total = std::strtoull(env, nullptr, 10);
+  if (const char* env = std::getenv("TREADLE_STREAM_BYTES"))
+    total = std::strtoull(env, nullptr, 10);
   auto loop = make_test_loop();
   std::vector<std::shared_ptr<Echo>> echoes;
   auto server = tcp_server(*loop, [&] {
@@ -96,10 +98,12 @@ BOOST_AUTO_TEST_CASE(one_gibibyte_through_echo_with_random_pauses) {
   });
   std::shared_ptr<Streamer> s;
   bool done = false;
-  create_connection(*loop, "127.0.0.1", port_of(*server),
-                    [&] { return s = std::make_shared<Streamer>(*loop, total); },
-                    [&](Connection c) { done = !c.error; });
-  BOOST_REQUIRE(run_until(*loop, [&] { return s && s->lost == 1; }, 300));
+  create_connection(
+      *loop, "127.0.0.1", port_of(*server),
+      [&] { return s = std::make_shared<Streamer>(*loop, total); },
+      [&](Connection c) { done = !c.error; });
+  BOOST_REQUIRE(run_until(
+      *loop, [&] { return s && s->lost == 1; }, 300));
   BOOST_TEST(done);
   BOOST_TEST(s->sent == total);
   BOOST_TEST(s->received == total);
@@ -140,7 +144,8 @@ BOOST_AUTO_TEST_CASE(pause_and_resume_writing_are_paired_and_synchronous) {
   BOOST_REQUIRE(run_until(*loop, [&] { return client->resumed == 1; }));
   BOOST_TEST(t->get_write_buffer_size() <= 50'000u);
   t->close();
-  BOOST_REQUIRE(run_until(*loop, [&] { return client->lost == 1; }, 30));
+  BOOST_REQUIRE(run_until(
+      *loop, [&] { return client->lost == 1; }, 30));
 }
 
 BOOST_AUTO_TEST_CASE(pause_reading_holds_data_until_resume) {

@@ -21,38 +21,55 @@ BOOST_AUTO_TEST_CASE(two_thousand_concurrent_connections_then_no_fd_left) {
   const int before = open_fds();
   {
     auto loop = make_test_loop();
-    auto server = tcp_server(*loop, [] { return std::make_shared<Echo>(); }, [] { ServerOptions o; o.backlog = 1024; return o; }());
+    auto server = tcp_server(
+        *loop, [] { return std::make_shared<Echo>(); },
+        [] {
+          ServerOptions o;
+          o.backlog = 1024;
+          return o;
+        }());
     constexpr int kClients = 2000;
     std::vector<std::shared_ptr<Recorder>> clients;
     int connected = 0, failed = 0;
     for (int i = 0; i < kClients; ++i) {
-      create_connection(*loop, "127.0.0.1", port_of(*server),
-                        [&] {
-                          clients.push_back(std::make_shared<Recorder>());
-                          return clients.back();
-                        },
-                        [&](Connection c) { ++(c.error ? failed : connected); });
+      create_connection(
+          *loop, "127.0.0.1", port_of(*server),
+          [&] {
+            clients.push_back(std::make_shared<Recorder>());
+            return clients.back();
+          },
+          [&](Connection c) { ++(c.error ? failed : connected); });
     }
-    BOOST_REQUIRE(run_until(*loop, [&] { return connected + failed == kClients; }, 60));
+    BOOST_REQUIRE(run_until(
+        *loop, [&] { return connected + failed == kClients; }, 60));
     BOOST_REQUIRE(failed == 0);
-    BOOST_REQUIRE(run_until(*loop, [&] {
-      return std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->made == 1; });
-    }, 60));
+    BOOST_REQUIRE(run_until(
+        *loop,
+        [&] {
+          return std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->made == 1; });
+        },
+        60));
     // All 2000 are open at once; each echoes its own message.
     for (std::size_t i = 0; i < clients.size(); ++i) {
       clients[i]->transport->write("client " + std::to_string(i));
     }
-    BOOST_REQUIRE(run_until(*loop, [&] {
-      for (std::size_t i = 0; i < clients.size(); ++i) {
-        if (clients[i]->data != "client " + std::to_string(i)) return false;
-      }
-      return true;
-    }, 60));
+    BOOST_REQUIRE(run_until(
+        *loop,
+        [&] {
+          for (std::size_t i = 0; i < clients.size(); ++i) {
+            if (clients[i]->data != "client " + std::to_string(i)) return false;
+          }
+          return true;
+        },
+        60));
     BOOST_TEST(server->accepted() == std::size_t(kClients));
     for (auto& c : clients) c->transport->close();
-    BOOST_REQUIRE(run_until(*loop, [&] {
-      return std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->lost == 1; });
-    }, 60));
+    BOOST_REQUIRE(run_until(
+        *loop,
+        [&] {
+          return std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->lost == 1; });
+        },
+        60));
     for (auto& c : clients) BOOST_TEST(!c->lost_error);
     // The server side sees EOF and closes its halves too.
     for (int i = 0; i < 50; ++i) loop->run_once(0.01);
@@ -93,7 +110,13 @@ BOOST_AUTO_TEST_CASE(emfile_on_accept_pauses_and_recovers) {
         }
       };
       int finished = 0;
-      auto server = tcp_server(*loop, [&] { return std::make_shared<CountingEcho>(&finished); }, [] { ServerOptions o; o.accept_retry_delay = 0.05; return o; }());
+      auto server = tcp_server(
+          *loop, [&] { return std::make_shared<CountingEcho>(&finished); },
+          [] {
+            ServerOptions o;
+            o.accept_retry_delay = 0.05;
+            return o;
+          }());
       const std::uint16_t port = port_of(*server);
       (void)!::write(ports[1], &port, sizeof port);
       ::close(ports[1]);
@@ -101,7 +124,8 @@ BOOST_AUTO_TEST_CASE(emfile_on_accept_pauses_and_recovers) {
       ::getrlimit(RLIMIT_NOFILE, &r);
       r.rlim_cur = static_cast<rlim_t>(open_fds() + 3 + 1);  // +1: the fd readdir needs
       ::setrlimit(RLIMIT_NOFILE, &r);
-      const bool ok = run_until(*loop, [&] { return finished == 6; }, 60);
+      const bool ok = run_until(
+          *loop, [&] { return finished == 6; }, 60);
       status = ok && server->accepted() == 6 && reports > 0 && server->is_serving() ? 0 : 2;
     } catch (...) {
       status = 3;
@@ -131,7 +155,8 @@ BOOST_AUTO_TEST_CASE(emfile_on_accept_pauses_and_recovers) {
   for (int i = 0; i < 6; ++i) fds.push_back(connect_blocking());
   for (int i = 0; i < 3; ++i) BOOST_TEST(echoed(fds[i]), "connection " << i << " served");
   for (int i = 0; i < 3; ++i) ::close(fds[i]);  // frees the server's descriptors
-  for (int i = 3; i < 6; ++i) BOOST_TEST(echoed(fds[i]), "connection " << i << " served after EMFILE");
+  for (int i = 3; i < 6; ++i)
+    BOOST_TEST(echoed(fds[i]), "connection " << i << " served after EMFILE");
   for (int i = 3; i < 6; ++i) ::close(fds[i]);
   int status = -1;
   BOOST_REQUIRE(::waitpid(child, &status, 0) == child);
@@ -164,7 +189,13 @@ BOOST_AUTO_TEST_CASE(closing_the_loop_releases_open_connections_and_servers) {
 
 BOOST_AUTO_TEST_CASE(start_serving_later_and_close_keeps_connections) {
   auto loop = make_test_loop();
-  auto server = tcp_server(*loop, [] { return std::make_shared<Echo>(); }, [] { ServerOptions o; o.start_serving = false; return o; }());
+  auto server = tcp_server(
+      *loop, [] { return std::make_shared<Echo>(); },
+      [] {
+        ServerOptions o;
+        o.start_serving = false;
+        return o;
+      }());
   BOOST_TEST(!server->is_serving());
   server->start_serving();
   BOOST_TEST(server->is_serving());
@@ -181,7 +212,9 @@ BOOST_AUTO_TEST_CASE(start_serving_later_and_close_keeps_connections) {
 BOOST_AUTO_TEST_CASE(all_interfaces_listens_on_v4_and_v6_with_one_port) {
   auto loop = make_test_loop();
   Listening l;
-  create_server(*loop, "", 0, [] { return std::make_shared<Echo>(); }, [&](Listening r) { l = std::move(r); });
+  create_server(
+      *loop, "", 0, [] { return std::make_shared<Echo>(); },
+      [&](Listening r) { l = std::move(r); });
   BOOST_REQUIRE(run_until(*loop, [&] { return l.server || l.error; }));
   BOOST_REQUIRE_MESSAGE(!l.error, l.message);
   auto socks = l.server->sockets();
@@ -190,11 +223,12 @@ BOOST_AUTO_TEST_CASE(all_interfaces_listens_on_v4_and_v6_with_one_port) {
   for (const char* host : {"127.0.0.1", "::1"}) {
     Connection c;
     bool done = false;
-    create_connection(*loop, host, socks[0].port(), [] { return std::make_shared<Recorder>(); },
-                      [&](Connection r) {
-                        c = std::move(r);
-                        done = true;
-                      });
+    create_connection(
+        *loop, host, socks[0].port(), [] { return std::make_shared<Recorder>(); },
+        [&](Connection r) {
+          c = std::move(r);
+          done = true;
+        });
     BOOST_REQUIRE(run_until(*loop, [&] { return done; }));
     if (c.error && std::string(host) == "::1") continue;  // no IPv6 loopback on this machine
     BOOST_REQUIRE_MESSAGE(!c.error, c.message);
@@ -208,18 +242,26 @@ BOOST_AUTO_TEST_CASE(name_resolution_off_the_loop_thread) {
   auto server = tcp_server(*loop, [] { return std::make_shared<Echo>(); });
   Connection c;
   bool done = false;
-  create_connection(*loop, "localhost", port_of(*server), [] { return std::make_shared<Recorder>(); },
-                    [&](Connection r) {
-                      c = std::move(r);
-                      done = true;
-                    }, [] { ConnectOptions o; o.family = AF_INET; return o; }());
+  create_connection(
+      *loop, "localhost", port_of(*server), [] { return std::make_shared<Recorder>(); },
+      [&](Connection r) {
+        c = std::move(r);
+        done = true;
+      },
+      [] {
+        ConnectOptions o;
+        o.family = AF_INET;
+        return o;
+      }());
   BOOST_REQUIRE(run_until(*loop, [&] { return done; }));
   BOOST_REQUIRE_MESSAGE(!c.error, c.message);
   c.transport->close();
   bool failed = false;
-  create_connection(*loop, "no-such-host.invalid", 80, [] { return std::make_shared<Recorder>(); },
-                    [&](Connection r) { failed = static_cast<bool>(r.error); });
-  BOOST_TEST(run_until(*loop, [&] { return failed; }, 30));
+  create_connection(
+      *loop, "no-such-host.invalid", 80, [] { return std::make_shared<Recorder>(); },
+      [&](Connection r) { failed = static_cast<bool>(r.error); });
+  BOOST_TEST(run_until(
+      *loop, [&] { return failed; }, 30));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -62,13 +62,14 @@ BOOST_AUTO_TEST_CASE(unix_socket_round_trip) {
   auto loop = make_test_loop();
   const std::string path = "/tmp/treadle-test-" + std::to_string(::getpid()) + ".sock";
   Listening l;
-  create_unix_server(*loop, path, [] { return std::make_shared<Echo>(); },
-                     [&](Listening r) { l = std::move(r); });
+  create_unix_server(
+      *loop, path, [] { return std::make_shared<Echo>(); }, [&](Listening r) { l = std::move(r); });
   BOOST_REQUIRE(run_until(*loop, [&] { return l.server || l.error; }));
   BOOST_REQUIRE_MESSAGE(!l.error, l.message);
   Connection c;
-  create_unix_connection(*loop, path, [] { return std::make_shared<Recorder>(); },
-                         [&](Connection r) { c = std::move(r); });
+  create_unix_connection(
+      *loop, path, [] { return std::make_shared<Recorder>(); },
+      [&](Connection r) { c = std::move(r); });
   BOOST_REQUIRE(run_until(*loop, [&] { return c.transport || c.error; }));
   BOOST_REQUIRE_MESSAGE(!c.error, c.message);
   auto p = std::static_pointer_cast<Recorder>(c.protocol);
@@ -93,11 +94,12 @@ BOOST_AUTO_TEST_CASE(connect_errors_name_the_address) {
   server->close();
   Connection c;
   bool done = false;
-  create_connection(*loop, "127.0.0.1", port, [] { return std::make_shared<Recorder>(); },
-                    [&](Connection r) {
-                      c = std::move(r);
-                      done = true;
-                    });
+  create_connection(
+      *loop, "127.0.0.1", port, [] { return std::make_shared<Recorder>(); },
+      [&](Connection r) {
+        c = std::move(r);
+        done = true;
+      });
   BOOST_REQUIRE(run_until(*loop, [&] { return done; }));
   BOOST_TEST((c.error == std::errc::connection_refused));
   BOOST_TEST(c.message.find("127.0.0.1:" + std::to_string(port)) != std::string::npos);
@@ -114,7 +116,8 @@ BOOST_AUTO_TEST_CASE(half_close_from_client_keeps_server_writing) {
   client->transport->write(std::string_view("request"));
   client->transport->write_eof();
   BOOST_CHECK_THROW(client->transport->write(std::string_view("late")), Error);
-  BOOST_REQUIRE(run_until(*loop, [&] { return !side.protocols.empty() && side.protocols[0]->eof; }));
+  BOOST_REQUIRE(
+      run_until(*loop, [&] { return !side.protocols.empty() && side.protocols[0]->eof; }));
   auto srv = side.protocols[0];
   BOOST_TEST(srv->data == "request");
   BOOST_TEST(srv->lost == 0);  // still open: it may answer
@@ -132,7 +135,8 @@ BOOST_AUTO_TEST_CASE(half_close_from_server_with_default_eof_closes_client) {
   ServerSide side;
   auto server = tcp_server(*loop, side.factory());
   auto client = tcp_client(*loop, port_of(*server));  // eof_received -> false
-  BOOST_REQUIRE(run_until(*loop, [&] { return side.protocols.size() == 1 && side.protocols[0]->made; }));
+  BOOST_REQUIRE(
+      run_until(*loop, [&] { return side.protocols.size() == 1 && side.protocols[0]->made; }));
   auto srv = side.protocols[0];
   srv->transport->write(std::string_view("bye"));
   srv->transport->write_eof();
@@ -155,9 +159,10 @@ BOOST_AUTO_TEST_CASE(close_with_full_write_queue_delivers_everything) {
   BOOST_TEST(client->transport->get_write_buffer_size() > 0u);  // more than the kernel takes
   client->transport->close();
   client->transport->write(std::string_view("ignored after close"));
-  BOOST_REQUIRE(run_until(*loop, [&] {
-    return client->lost == 1 && !side.protocols.empty() && side.protocols[0]->lost == 1;
-  }, 30));
+  BOOST_REQUIRE(run_until(
+      *loop,
+      [&] { return client->lost == 1 && !side.protocols.empty() && side.protocols[0]->lost == 1; },
+      30));
   BOOST_TEST(!client->lost_error);
   BOOST_TEST(side.protocols[0]->eof);
   BOOST_TEST((side.protocols[0]->data == big));
@@ -179,7 +184,8 @@ BOOST_AUTO_TEST_CASE(abort_drops_the_queue_and_reports_once) {
   BOOST_TEST(client->lost == 0);
   BOOST_REQUIRE(run_until(*loop, [&] { return client->lost == 1; }));
   BOOST_TEST(client->lost_error == errc::aborted);
-  BOOST_REQUIRE(run_until(*loop, [&] { return !side.protocols.empty() && side.protocols[0]->lost == 1; }));
+  BOOST_REQUIRE(
+      run_until(*loop, [&] { return !side.protocols.empty() && side.protocols[0]->lost == 1; }));
   BOOST_TEST(side.protocols[0]->data.size() <= big.size() - queued);
   loop->run_once(0.01);
   BOOST_TEST(client->lost == 1);
@@ -190,7 +196,8 @@ BOOST_AUTO_TEST_CASE(peer_reset_during_write_is_reported_once) {
   ServerSide side;
   auto server = tcp_server(*loop, side.factory());
   auto client = tcp_client(*loop, port_of(*server));
-  BOOST_REQUIRE(run_until(*loop, [&] { return side.protocols.size() == 1 && side.protocols[0]->made; }));
+  BOOST_REQUIRE(
+      run_until(*loop, [&] { return side.protocols.size() == 1 && side.protocols[0]->made; }));
   // Reset from the server side: SO_LINGER 0 then close sends RST.
   const int fd = *extra_cast<int>(side.protocols[0]->transport->get_extra_info(extra::socket));
   linger lg{1, 0};
@@ -234,7 +241,8 @@ BOOST_AUTO_TEST_CASE(protocol_exception_is_reported_and_connection_closed) {
   };
   auto loop = make_test_loop();
   std::vector<std::string> reports;
-  loop->set_exception_handler([&](Loop&, const ExceptionContext& ctx) { reports.push_back(ctx.message); });
+  loop->set_exception_handler(
+      [&](Loop&, const ExceptionContext& ctx) { reports.push_back(ctx.message); });
   std::vector<std::shared_ptr<Thrower>> servers;
   auto server = tcp_server(*loop, [&] {
     servers.push_back(std::make_shared<Thrower>());
@@ -273,8 +281,9 @@ BOOST_AUTO_TEST_CASE(buffered_protocol_reads_into_its_own_buffer) {
   auto loop = make_test_loop();
   auto server = tcp_server(*loop, [] { return std::make_shared<Echo>(); });
   Connection c;
-  create_connection(*loop, "127.0.0.1", port_of(*server), [] { return std::make_shared<Buffered>(); },
-                    [&](Connection r) { c = std::move(r); });
+  create_connection(
+      *loop, "127.0.0.1", port_of(*server), [] { return std::make_shared<Buffered>(); },
+      [&](Connection r) { c = std::move(r); });
   BOOST_REQUIRE(run_until(*loop, [&] { return static_cast<bool>(c.protocol); }));
   auto p = std::static_pointer_cast<Buffered>(c.protocol);
   BOOST_REQUIRE(run_until(*loop, [&] { return p->transport != nullptr; }));
@@ -303,6 +312,40 @@ BOOST_AUTO_TEST_CASE(set_protocol_switches_mid_connection) {
   second->transport->close();
   BOOST_REQUIRE(run_until(*loop, [&] { return second->lost == 1; }));
   BOOST_TEST(first->lost == 0);
+}
+
+BOOST_AUTO_TEST_CASE(set_protocol_switches_between_protocol_kinds) {
+  // A read is in flight when the protocol changes kind: its bytes reach the new protocol
+  // (copied into a BufferedProtocol's buffer, or handed to data_received) and nothing is lost.
+  struct Small : BufferedProtocol {
+    std::array<std::byte, 3> storage{};
+    std::string got;
+    int lost = 0;
+    MutableBuffer get_buffer(std::size_t) override { return storage; }
+    void buffer_updated(std::size_t n) override {
+      got.append(reinterpret_cast<const char*>(storage.data()), n);
+    }
+    void connection_lost(std::error_code) override { ++lost; }
+  };
+  auto loop = make_test_loop();
+  auto server = tcp_server(*loop, [] { return std::make_shared<Echo>(); });
+  auto first = tcp_client(*loop, port_of(*server));
+  auto* t = first->transport;
+  t->write(std::string_view("one"));
+  BOOST_REQUIRE(run_until(*loop, [&] { return first->data == "one"; }));
+  auto small = std::make_shared<Small>();
+  t->set_protocol(small);
+  t->write(std::string_view("buffered bytes"));
+  BOOST_REQUIRE(run_until(*loop, [&] { return small->got == "buffered bytes"; }));
+  auto plain = std::make_shared<Recorder>();
+  t->set_protocol(plain);
+  t->write(std::string_view("plain again"));
+  BOOST_REQUIRE(run_until(*loop, [&] { return plain->data == "plain again"; }));
+  BOOST_TEST(first->data == "one");
+  BOOST_TEST(small->got == "buffered bytes");
+  t->close();
+  BOOST_REQUIRE(run_until(*loop, [&] { return plain->lost == 1; }));
+  BOOST_TEST(small->lost == 0);
 }
 
 BOOST_AUTO_TEST_CASE(adopt_connected_socketpair) {

@@ -12,36 +12,36 @@ namespace treadle {
 /// Each row is `X(name, value, "message")`; the enum, the category's messages and the
 /// documentation all come from it, so they cannot drift apart. Operating-system failures keep
 /// their `std::system_category()` codes; these are the conditions that have no errno.
-#define TREADLE_ERRC_TABLE(X)                                                                 \
-  /* An operation was cancelled (by `cancel()`, `close()` or `abort()`) before completing. */ \
-  X(aborted, 1, "operation aborted")                                                          \
-  /* The loop has been closed; it accepts no more work. */                                    \
-  X(loop_closed, 2, "event loop is closed")                                                   \
-  /* `run_forever()` or `run_once()` was called while the loop was already running. */        \
-  X(loop_running, 3, "event loop is already running")                                         \
-  /* The transport or channel is closed or closing. */                                        \
-  X(closed, 4, "transport is closed")                                                         \
-  /* The peer closed its side of the stream in an orderly way. */                             \
-  X(eof, 5, "end of stream")                                                                  \
-  /* A deadline passed before the operation completed. */                                    \
-  X(timed_out, 6, "operation timed out")                                                      \
-  /* The object does not support the requested operation (e.g. `write_eof` over TLS). */     \
-  X(not_supported, 7, "operation not supported")                                              \
+#define TREADLE_ERRC_TABLE(X)                                                                  \
+  /* An operation was cancelled (by `cancel()`, `close()` or `abort()`) before completing. */  \
+  X(aborted, 1, "operation aborted")                                                           \
+  /* The loop has been closed; it accepts no more work. */                                     \
+  X(loop_closed, 2, "event loop is closed")                                                    \
+  /* `run_forever()` or `run_once()` was called while the loop was already running. */         \
+  X(loop_running, 3, "event loop is already running")                                          \
+  /* The transport or channel is closed or closing. */                                         \
+  X(closed, 4, "transport is closed")                                                          \
+  /* The peer closed its side of the stream in an orderly way. */                              \
+  X(eof, 5, "end of stream")                                                                   \
+  /* A deadline passed before the operation completed. */                                      \
+  X(timed_out, 6, "operation timed out")                                                       \
+  /* The object does not support the requested operation (e.g. `write_eof` over TLS). */       \
+  X(not_supported, 7, "operation not supported")                                               \
   /* An argument is out of range or inconsistent (e.g. low water mark above high). */          \
-  X(invalid_argument, 8, "invalid argument")                                                  \
-  /* A line exceeded the protocol's maximum line length. */                                   \
-  X(line_too_long, 9, "line too long")                                                        \
-  /* A length-prefixed frame announced more bytes than the protocol's maximum. */             \
-  X(frame_too_large, 10, "frame too large")                                                   \
-  /* The peer sent bytes that do not follow the protocol's framing. */                        \
-  X(malformed_frame, 11, "malformed frame")                                                   \
-  /* No backend with the requested name is compiled into this binary. */                     \
-  X(unknown_backend, 12, "unknown event loop backend")                                        \
-  /* The operation needs to run on the loop's own thread. */                                  \
-  X(wrong_thread, 13, "called from a thread that does not run the loop")                     \
-  /* A protocol callback threw; the connection was closed (the exception went to the loop). */\
-  X(protocol_error, 14, "protocol callback failed")                                          \
-  /* Name resolution returned no address of a usable family. */                             \
+  X(invalid_argument, 8, "invalid argument")                                                   \
+  /* A line exceeded the protocol's maximum line length. */                                    \
+  X(line_too_long, 9, "line too long")                                                         \
+  /* A length-prefixed frame announced more bytes than the protocol's maximum. */              \
+  X(frame_too_large, 10, "frame too large")                                                    \
+  /* The peer sent bytes that do not follow the protocol's framing. */                         \
+  X(malformed_frame, 11, "malformed frame")                                                    \
+  /* No backend with the requested name is compiled into this binary. */                       \
+  X(unknown_backend, 12, "unknown event loop backend")                                         \
+  /* The operation needs to run on the loop's own thread. */                                   \
+  X(wrong_thread, 13, "called from a thread that does not run the loop")                       \
+  /* A protocol callback threw; the connection was closed (the exception went to the loop). */ \
+  X(protocol_error, 14, "protocol callback failed")                                            \
+  /* Name resolution returned no address of a usable family. */                                \
   X(no_address, 15, "no address to connect or bind to")
 
 /// @brief treadle's own error conditions (see the table above for one line per code).

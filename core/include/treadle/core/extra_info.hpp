@@ -13,16 +13,16 @@ namespace treadle {
 
 /// @brief The standard keys of `BaseTransport::get_extra_info` (asyncio's names).
 namespace extra {
-inline constexpr std::string_view peername = "peername";      ///< `Endpoint` of the peer.
-inline constexpr std::string_view sockname = "sockname";      ///< `Endpoint` of this end.
-inline constexpr std::string_view socket = "socket";          ///< `int` file descriptor.
-inline constexpr std::string_view sslcontext = "sslcontext";  ///< TLS context (TLS layer).
-inline constexpr std::string_view peercert = "peercert";      ///< Peer certificate (TLS).
-inline constexpr std::string_view cipher = "cipher";          ///< Negotiated cipher (TLS).
+inline constexpr std::string_view peername = "peername";        ///< `Endpoint` of the peer.
+inline constexpr std::string_view sockname = "sockname";        ///< `Endpoint` of this end.
+inline constexpr std::string_view socket = "socket";            ///< `int` file descriptor.
+inline constexpr std::string_view sslcontext = "sslcontext";    ///< TLS context (TLS layer).
+inline constexpr std::string_view peercert = "peercert";        ///< Peer certificate (TLS).
+inline constexpr std::string_view cipher = "cipher";            ///< Negotiated cipher (TLS).
 inline constexpr std::string_view compression = "compression";  ///< Compression (TLS).
-inline constexpr std::string_view ssl_object = "ssl_object";  ///< The TLS session object.
-inline constexpr std::string_view pipe = "pipe";              ///< `int` fd of a pipe.
-inline constexpr std::string_view subprocess = "subprocess";  ///< Child process id.
+inline constexpr std::string_view ssl_object = "ssl_object";    ///< The TLS session object.
+inline constexpr std::string_view pipe = "pipe";                ///< `int` fd of a pipe.
+inline constexpr std::string_view subprocess = "subprocess";    ///< Child process id.
 }  // namespace extra
 
 /**

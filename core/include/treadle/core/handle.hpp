@@ -68,9 +68,9 @@ class TimerImpl : public HandleImpl {
     ~Owner() = default;
   };
 
-  std::int64_t when_ns = 0;     ///< Deadline on the `Clock`.
-  std::uint64_t sequence = 0;   ///< Tie-break: equal deadlines run in scheduling order.
-  Owner* owner = nullptr;       ///< The heap while queued, else null.
+  std::int64_t when_ns = 0;    ///< Deadline on the `Clock`.
+  std::uint64_t sequence = 0;  ///< Tie-break: equal deadlines run in scheduling order.
+  Owner* owner = nullptr;      ///< The heap while queued, else null.
 
  protected:
   void on_cancel() noexcept override {

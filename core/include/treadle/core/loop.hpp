@@ -161,8 +161,7 @@ class Loop {
   /// less makes the timer due in the next iteration.
   template <class F>
   TimerHandle call_later(double delay, F&& f) {
-    return call_at_ns(time_ns() + Clock::from_seconds(delay < 0 ? 0 : delay),
-                      std::forward<F>(f));
+    return call_at_ns(time_ns() + Clock::from_seconds(delay < 0 ? 0 : delay), std::forward<F>(f));
   }
 
   /// @brief `call_at` with a deadline in `Clock::now_ns()` nanoseconds.

@@ -41,8 +41,9 @@ namespace treadle {
  * flight. Water marks follow asyncio exactly (see `WriteTransport`).
  *
  * Reading: one read is outstanding while reading is not paused, into a buffer owned by
- * the transport (256 KiB, as uvloop; pages are touched only as data arrives) (or the protocol's own buffer for a `BufferedProtocol`). `pause_reading` does
- * not cancel a read in flight: its result is held and delivered after `resume_reading`.
+ * the transport (256 KiB, as uvloop; pages are touched only as data arrives) (or the protocol's own
+ * buffer for a `BufferedProtocol`). `pause_reading` does not cancel a read in flight: its result is
+ * held and delivered after `resume_reading`.
  *
  * A protocol callback that throws is reported to the loop's exception handler and the
  * connection is aborted with `errc::protocol_error`.
@@ -113,6 +114,8 @@ class StreamTransport final : public Transport,
   void start_read();
   void on_read(std::error_code ec, std::size_t n);
   void deliver(std::error_code ec, std::size_t n);
+  bool copy_to_buffered(ConstBuffer data);
+  void empty_buffer_error();
   void start_write();
   void on_write(std::error_code ec, std::size_t n);
   void append(ConstBufferSequence buffers, std::size_t skip);
@@ -136,17 +139,20 @@ class StreamTransport final : public Transport,
   std::shared_ptr<StreamTransport> self_;  // held until lost and idle
 
   State state_ = State::open;
-  bool made_ = false;            // connection_made has run
-  bool lost_ = false;            // connection_lost has been called
-  bool reading_ = true;          // not paused
+  bool made_ = false;    // connection_made has run
+  bool lost_ = false;    // connection_lost has been called
+  bool reading_ = true;  // not paused
   bool read_in_flight_ = false;
   bool eof_seen_ = false;
   std::optional<std::pair<std::error_code, std::size_t>> held_;  // read result while paused
   std::unique_ptr<std::byte[]> read_buffer_;
   MutableBuffer read_region_;  // where the read in flight lands
+  // The BufferedProtocol whose buffer read_region_ is (null: the transport's own buffer), kept
+  // alive until the read completes even if set_protocol() replaced it meanwhile.
+  std::shared_ptr<StreamProtocol> read_lender_;
 
   std::deque<std::vector<std::byte>> queue_;
-  std::size_t head_offset_ = 0;     // bytes of queue_.front() already sent
+  std::size_t head_offset_ = 0;  // bytes of queue_.front() already sent
   std::size_t in_flight_chunks_ = 0;
   bool write_in_flight_ = false;
   std::size_t buffer_size_ = 0;

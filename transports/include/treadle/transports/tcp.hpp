@@ -24,9 +24,9 @@ using StreamProtocolFactory = std::function<std::shared_ptr<StreamProtocol>()>;
 
 /// @brief Options of `create_connection`.
 struct ConnectOptions {
-  int family = AF_UNSPEC;                ///< Restrict resolution to `AF_INET` or `AF_INET6`.
-  std::optional<Endpoint> local_address; ///< Bind to this address before connecting.
-  bool no_delay = true;                  ///< `TCP_NODELAY` (on by default, as in asyncio).
+  int family = AF_UNSPEC;                 ///< Restrict resolution to `AF_INET` or `AF_INET6`.
+  std::optional<Endpoint> local_address;  ///< Bind to this address before connecting.
+  bool no_delay = true;                   ///< `TCP_NODELAY` (on by default, as in asyncio).
 };
 
 /// @brief The outcome of a connection attempt.
@@ -64,13 +64,13 @@ std::shared_ptr<StreamTransport> adopt_connection(Loop& loop, int fd,
 
 /// @brief Options of the server factories.
 struct ServerOptions {
-  int family = AF_UNSPEC;          ///< Restrict to `AF_INET` or `AF_INET6`.
-  int backlog = 100;               ///< `listen(2)` backlog; also accepts per readiness event.
-  bool reuse_address = true;       ///< `SO_REUSEADDR`.
-  bool reuse_port = false;         ///< `SO_REUSEPORT`.
-  bool start_serving = true;       ///< Accept at once; else call `Server::start_serving`.
-  bool no_delay = true;            ///< `TCP_NODELAY` on accepted TCP connections.
-  double accept_retry_delay = 1.0; ///< Pause after EMFILE/ENFILE before accepting again.
+  int family = AF_UNSPEC;           ///< Restrict to `AF_INET` or `AF_INET6`.
+  int backlog = 100;                ///< `listen(2)` backlog; also accepts per readiness event.
+  bool reuse_address = true;        ///< `SO_REUSEADDR`.
+  bool reuse_port = false;          ///< `SO_REUSEPORT`.
+  bool start_serving = true;        ///< Accept at once; else call `Server::start_serving`.
+  bool no_delay = true;             ///< `TCP_NODELAY` on accepted TCP connections.
+  double accept_retry_delay = 1.0;  ///< Pause after EMFILE/ENFILE before accepting again.
 };
 
 /**
@@ -136,9 +136,8 @@ struct Listening {
  * first address; read it from `Server::sockets()`). IPv6 sockets are `IPV6_V6ONLY`, so v4 and
  * v6 can share the port. If any address fails, every socket opened so far is closed.
  */
-void create_server(Loop& loop, std::string host, std::uint16_t port,
-                   StreamProtocolFactory factory, std::function<void(Listening)> done,
-                   ServerOptions options = {});
+void create_server(Loop& loop, std::string host, std::uint16_t port, StreamProtocolFactory factory,
+                   std::function<void(Listening)> done, ServerOptions options = {});
 
 /// @brief Listens on a Unix socket path; a stale socket file at `path` is removed first.
 void create_unix_server(Loop& loop, std::string path, StreamProtocolFactory factory,
