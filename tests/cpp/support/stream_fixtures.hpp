@@ -69,18 +69,27 @@ inline std::shared_ptr<Server> tcp_server(Loop& loop, StreamProtocolFactory fact
   return result.server;
 }
 
-/// Connects to `port` on 127.0.0.1 with a new protocol of type P; waits for connection_made.
+/// Runs create_connection with a new P and waits for its outcome (error or not).
 template <class P = Recorder>
-std::shared_ptr<P> tcp_client(Loop& loop, std::uint16_t port) {
+Connection connect_and_wait(Loop& loop, const std::string& host, std::uint16_t port,
+                            ConnectOptions options = {}) {
   Connection c;
   bool done = false;
   create_connection(
-      loop, "127.0.0.1", port, [] { return std::make_shared<P>(); },
+      loop, host, port, [] { return std::make_shared<P>(); },
       [&](Connection r) {
         c = std::move(r);
         done = true;
-      });
+      },
+      options);
   BOOST_REQUIRE(run_until(loop, [&] { return done; }));
+  return c;
+}
+
+/// Connects to `port` on 127.0.0.1 with a new protocol of type P; waits for connection_made.
+template <class P = Recorder>
+std::shared_ptr<P> tcp_client(Loop& loop, std::uint16_t port) {
+  Connection c = connect_and_wait<P>(loop, "127.0.0.1", port);
   BOOST_REQUIRE_MESSAGE(!c.error, c.message);
   auto p = std::static_pointer_cast<P>(c.protocol);
   BOOST_REQUIRE(run_until(loop, [&] { return p->made == 1; }));

@@ -221,15 +221,7 @@ BOOST_AUTO_TEST_CASE(all_interfaces_listens_on_v4_and_v6_with_one_port) {
   BOOST_REQUIRE(socks.size() >= 1u);
   for (auto& s : socks) BOOST_TEST(s.port() == socks[0].port());
   for (const char* host : {"127.0.0.1", "::1"}) {
-    Connection c;
-    bool done = false;
-    create_connection(
-        *loop, host, socks[0].port(), [] { return std::make_shared<Recorder>(); },
-        [&](Connection r) {
-          c = std::move(r);
-          done = true;
-        });
-    BOOST_REQUIRE(run_until(*loop, [&] { return done; }));
+    Connection c = connect_and_wait(*loop, host, socks[0].port());
     if (c.error && std::string(host) == "::1") continue;  // no IPv6 loopback on this machine
     BOOST_REQUIRE_MESSAGE(!c.error, c.message);
     c.transport->close();
@@ -240,20 +232,9 @@ BOOST_AUTO_TEST_CASE(all_interfaces_listens_on_v4_and_v6_with_one_port) {
 BOOST_AUTO_TEST_CASE(name_resolution_off_the_loop_thread) {
   auto loop = make_test_loop();
   auto server = tcp_server(*loop, [] { return std::make_shared<Echo>(); });
-  Connection c;
-  bool done = false;
-  create_connection(
-      *loop, "localhost", port_of(*server), [] { return std::make_shared<Recorder>(); },
-      [&](Connection r) {
-        c = std::move(r);
-        done = true;
-      },
-      [] {
-        ConnectOptions o;
-        o.family = AF_INET;
-        return o;
-      }());
-  BOOST_REQUIRE(run_until(*loop, [&] { return done; }));
+  ConnectOptions v4;
+  v4.family = AF_INET;
+  Connection c = connect_and_wait(*loop, "localhost", port_of(*server), v4);
   BOOST_REQUIRE_MESSAGE(!c.error, c.message);
   c.transport->close();
   bool failed = false;

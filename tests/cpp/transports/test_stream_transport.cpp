@@ -92,15 +92,7 @@ BOOST_AUTO_TEST_CASE(connect_errors_name_the_address) {
   auto server = tcp_server(*loop, [] { return std::make_shared<Echo>(); });
   const auto port = port_of(*server);
   server->close();
-  Connection c;
-  bool done = false;
-  create_connection(
-      *loop, "127.0.0.1", port, [] { return std::make_shared<Recorder>(); },
-      [&](Connection r) {
-        c = std::move(r);
-        done = true;
-      });
-  BOOST_REQUIRE(run_until(*loop, [&] { return done; }));
+  Connection c = connect_and_wait(*loop, "127.0.0.1", port);
   BOOST_TEST((c.error == std::errc::connection_refused));
   BOOST_TEST(c.message.find("127.0.0.1:" + std::to_string(port)) != std::string::npos);
   BOOST_TEST(!c.transport);
