@@ -455,3 +455,69 @@ def test_loop_closed_with_open_transport(backend):
     server.close()
     del server, transport, client
     gc.collect()
+
+
+class BufferedRecorder(asyncio.BufferedProtocol):
+    """Receives into its own small buffer (zero copy from the transport's side)."""
+
+    def __init__(self, loop, size=7):
+        self.buf = bytearray(size)
+        self.data = bytearray()
+        self.hints = []
+        self.transport = None
+        self.lost = loop.create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def get_buffer(self, sizehint):
+        self.hints.append(sizehint)
+        return self.buf
+
+    def buffer_updated(self, nbytes):
+        self.data += self.buf[:nbytes]
+
+    def eof_received(self):
+        return False
+
+    def connection_lost(self, exc):
+        self.lost.set_result(exc)
+
+
+def test_buffered_protocol(loop):
+    errors = []
+    loop.set_exception_handler(lambda lp, ctx: errors.append(ctx))
+
+    async def main():
+        server, port, _ = await echo_server(loop)
+        payload = bytes(range(256)) * 200
+        transport, proto = await loop.create_connection(lambda: BufferedRecorder(loop),
+                                                        "127.0.0.1", port)
+        transport.write(payload)
+        await wait_for(lambda: len(proto.data) == len(payload))
+        assert bytes(proto.data) == payload
+        assert proto.hints and all(h > 0 for h in proto.hints)
+        # Switching to a Protocol and back mid-connection.
+        plain = Recorder(loop)
+        transport.set_protocol(plain)
+        transport.write(b"plain")
+        await wait_for(lambda: plain.data == b"plain")
+        again = BufferedRecorder(loop, size=1)
+        transport.set_protocol(again)
+        transport.write(b"buffered")
+        await wait_for(lambda: again.data == b"buffered")
+        transport.close()
+        assert await again.lost is None
+
+        class Empty(BufferedRecorder):
+            def get_buffer(self, sizehint):
+                return bytearray()
+
+        transport, proto = await loop.create_connection(lambda: Empty(loop), "127.0.0.1", port)
+        transport.write(b"x")
+        await proto.lost
+        assert errors
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())

@@ -172,20 +172,37 @@ void handle_set_protocol(StreamHandle& h, bp::object core_obj, bp::object transp
   LoopCore* core = core_of(core_obj.ptr());
   if (core == nullptr) raise_pending();
   PyRef on_lost;
-  if (auto old = std::dynamic_pointer_cast<PyProtocol>(h.t->get_protocol())) {
+  if (auto old = std::dynamic_pointer_cast<PyProtocolCore>(h.t->get_protocol())) {
     on_lost = old->take_on_lost();
   }
-  auto next = std::make_shared<PyProtocol>(core, PyRef::borrow(protocol.ptr()), on_lost);
-  next->set_transport_object(PyRef::borrow(transport.ptr()));
+  std::shared_ptr<StreamProtocol> next;
+  try {
+    next = make_adapter(core, PyRef::borrow(protocol.ptr()), on_lost);
+  } catch (const PyCallbackError& e) {
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(e.exception())), e.exception());
+    raise_pending();
+  }
+  std::dynamic_pointer_cast<PyProtocolCore>(next)->set_transport_object(
+      PyRef::borrow(transport.ptr()));
   guarded([&] { h.t->set_protocol(next); });
 }
 
 // -- connecting and serving ------------------------------------------------------------------
 
-std::shared_ptr<PyProtocol> make_protocol(LoopCore* core, PyObject* factory, PyObject* on_lost) {
+std::shared_ptr<StreamProtocol> make_protocol(LoopCore* core, PyObject* factory,
+                                              PyObject* on_lost) {
   PyRef p = PyRef::steal(PyObject_CallNoArgs(factory));
   if (!p) throw PyCallbackError(fetch_exception(), {}, {});
-  return std::make_shared<PyProtocol>(core, std::move(p), PyRef::borrow(on_lost));
+  try {
+    return make_adapter(core, std::move(p), PyRef::borrow(on_lost));
+  } catch (const PyCallbackError&) {
+    // The server counted the connection when its factory returned: uncount it.
+    if (on_lost != nullptr) {
+      PyRef r = PyRef::steal(PyObject_CallNoArgs(on_lost));
+      if (!r) PyErr_Clear();
+    }
+    throw;
+  }
 }
 
 void tcp_connect(bp::object core_obj, const std::string& host, int port, bp::object factory,
@@ -218,7 +235,7 @@ void tcp_connect(bp::object core_obj, const std::string& host, int port, bp::obj
   ConnectCallback finish = [core, d = GilRef(done.ptr()), stash](Connection c) {
     PyRef transport, protocol, exc;
     if (c.transport) {
-      auto p = std::dynamic_pointer_cast<PyProtocol>(c.protocol);
+      auto p = std::dynamic_pointer_cast<PyProtocolCore>(c.protocol);
       try {
         transport = p->transport_object(*c.transport);
         protocol = PyRef::borrow(p->protocol());
@@ -313,28 +330,26 @@ PyRef endpoint_to_python(const Endpoint& e) {
   }
 }
 
-// -- PyProtocol ------------------------------------------------------------------------------
+// -- the adapters ----------------------------------------------------------------------------
 
-PyProtocol::PyProtocol(LoopCore* core, PyRef protocol, PyRef on_lost)
-    : core_(core), protocol_(std::move(protocol)), on_lost_(std::move(on_lost)) {
-  data_received_ = PyRef::steal(PyObject_GetAttrString(protocol_.get(), "data_received"));
-  if (!data_received_) throw PyCallbackError(fetch_exception(), {}, protocol_);
-}
-
-PyProtocol::~PyProtocol() = default;
-
-void PyProtocol::fail() {
+void PyProtocolCore::fail() {
   PyRef exc = fetch_exception();  // throws PyInterrupt for KeyboardInterrupt/SystemExit
   error_ = exc;
   throw PyCallbackError(std::move(exc), transport_, protocol_);
 }
 
-void PyProtocol::call(const char* method) {
+void PyProtocolCore::call(const char* method) {
   PyRef r = PyRef::steal(PyObject_CallMethod(protocol_.get(), method, nullptr));
   if (!r) fail();
 }
 
-PyRef PyProtocol::transport_object(StreamTransport& t) {
+PyRef PyProtocolCore::lookup(const char* method) {
+  PyRef m = PyRef::steal(PyObject_GetAttrString(protocol_.get(), method));
+  if (!m) throw PyCallbackError(fetch_exception(), {}, protocol_);
+  return m;
+}
+
+PyRef PyProtocolCore::transport_object(StreamTransport& t) {
   if (transport_) return transport_;
   if (g_transport_class == nullptr) {
     PyErr_SetString(PyExc_RuntimeError, "treadle._transports is not initialised");
@@ -351,25 +366,13 @@ PyRef PyProtocol::transport_object(StreamTransport& t) {
   return transport_;
 }
 
-void PyProtocol::connection_made(Transport& transport) {
+void PyProtocolCore::made(Transport& transport) {
   PyRef t = transport_object(dynamic_cast<StreamTransport&>(transport));
   PyRef r = PyRef::steal(PyObject_CallMethod(protocol_.get(), "connection_made", "O", t.get()));
   if (!r) fail();
 }
 
-void PyProtocol::data_received(ConstBuffer data) {
-  PyObject* args[2] = {nullptr, PyBytes_FromStringAndSize(
-                                    reinterpret_cast<const char*>(data.data()),
-                                    static_cast<Py_ssize_t>(data.size()))};
-  if (args[1] == nullptr) fail();
-  PyObject* r = PyObject_Vectorcall(data_received_.get(), args + 1,
-                                    1 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
-  Py_DECREF(args[1]);
-  if (r == nullptr) fail();
-  Py_DECREF(r);
-}
-
-bool PyProtocol::eof_received() {
+bool PyProtocolCore::eof() {
   PyRef r = PyRef::steal(PyObject_CallMethod(protocol_.get(), "eof_received", nullptr));
   if (!r) fail();
   const int truth = PyObject_IsTrue(r.get());
@@ -377,7 +380,7 @@ bool PyProtocol::eof_received() {
   return truth != 0;
 }
 
-void PyProtocol::connection_lost(std::error_code error) {
+void PyProtocolCore::lost(std::error_code error) {
   PyRef exc = (error == errc::protocol_error && error_) ? error_ : exception_from_error(error);
   if (!exc) fail();
   PyRef r = PyRef::steal(PyObject_CallMethod(protocol_.get(), "connection_lost", "O", exc.get()));
@@ -395,8 +398,77 @@ void PyProtocol::connection_lost(std::error_code error) {
   if (raised) throw PyCallbackError(std::move(raised), std::move(transport), protocol_);
 }
 
-void PyProtocol::pause_writing() { call("pause_writing"); }
-void PyProtocol::resume_writing() { call("resume_writing"); }
+PyProtocol::PyProtocol(LoopCore* core, PyRef protocol, PyRef on_lost)
+    : PyProtocolCore(core, std::move(protocol), std::move(on_lost)),
+      data_received_(lookup("data_received")) {}
+
+void PyProtocol::data_received(ConstBuffer data) {
+  PyObject* args[2] = {nullptr, PyBytes_FromStringAndSize(
+                                    reinterpret_cast<const char*>(data.data()),
+                                    static_cast<Py_ssize_t>(data.size()))};
+  if (args[1] == nullptr) fail();
+  PyObject* r = PyObject_Vectorcall(data_received_.get(), args + 1,
+                                    1 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+  Py_DECREF(args[1]);
+  if (r == nullptr) fail();
+  Py_DECREF(r);
+}
+
+PyBufferedProtocol::PyBufferedProtocol(LoopCore* core, PyRef protocol, PyRef on_lost)
+    : PyProtocolCore(core, std::move(protocol), std::move(on_lost)),
+      get_buffer_(lookup("get_buffer")), buffer_updated_(lookup("buffer_updated")) {}
+
+PyBufferedProtocol::~PyBufferedProtocol() { release_view(); }
+
+void PyBufferedProtocol::release_view() noexcept {
+  if (!has_view_) return;
+  has_view_ = false;
+  PyBuffer_Release(&view_);
+}
+
+MutableBuffer PyBufferedProtocol::get_buffer(std::size_t size_hint) {
+  release_view();
+  PyObject* args[2] = {nullptr, PyLong_FromSize_t(size_hint)};
+  if (args[1] == nullptr) fail();
+  PyRef buffer = PyRef::steal(PyObject_Vectorcall(get_buffer_.get(), args + 1,
+                                                  1 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr));
+  Py_DECREF(args[1]);
+  if (!buffer) fail();
+  // The view holds a reference to the exporter until buffer_updated (or the next read).
+  if (PyObject_GetBuffer(buffer.get(), &view_, PyBUF_WRITABLE) < 0) fail();
+  has_view_ = true;
+  if (view_.len == 0) {
+    PyErr_SetString(PyExc_RuntimeError, "get_buffer() returned an empty buffer");
+    fail();
+  }
+  return {static_cast<std::byte*>(view_.buf), static_cast<std::size_t>(view_.len)};
+}
+
+void PyBufferedProtocol::buffer_updated(std::size_t nbytes) {
+  release_view();
+  PyObject* args[2] = {nullptr, PyLong_FromSize_t(nbytes)};
+  if (args[1] == nullptr) fail();
+  PyObject* r = PyObject_Vectorcall(buffer_updated_.get(), args + 1,
+                                    1 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+  Py_DECREF(args[1]);
+  if (r == nullptr) fail();
+  Py_DECREF(r);
+}
+
+std::shared_ptr<StreamProtocol> make_adapter(LoopCore* core, PyRef protocol, PyRef on_lost) {
+  static PyObject* buffered_cls = nullptr;  // asyncio.BufferedProtocol, kept for good
+  if (buffered_cls == nullptr) {
+    PyRef mod = PyRef::steal(PyImport_ImportModule("asyncio.protocols"));
+    if (mod) buffered_cls = PyObject_GetAttrString(mod.get(), "BufferedProtocol");
+    if (buffered_cls == nullptr) throw PyCallbackError(fetch_exception(), {}, protocol);
+  }
+  const int buffered = PyObject_IsInstance(protocol.get(), buffered_cls);
+  if (buffered < 0) throw PyCallbackError(fetch_exception(), {}, protocol);
+  if (buffered) {
+    return std::make_shared<PyBufferedProtocol>(core, std::move(protocol), std::move(on_lost));
+  }
+  return std::make_shared<PyProtocol>(core, std::move(protocol), std::move(on_lost));
+}
 
 void set_transport_class(PyObject* cls) {
   Py_XINCREF(cls);

@@ -52,26 +52,21 @@ PyRef exception_from_error(std::error_code ec, const std::string& message = {});
 PyRef endpoint_to_python(const Endpoint& e);
 
 /**
- * The C++ `Protocol` a stream transport drives on behalf of a Python protocol object.
+ * What the C++ adapters of a Python stream protocol share: the Python protocol object, its
+ * Python-visible transport, and the callbacks common to `Protocol` and `BufferedProtocol`.
  *
- * `data_received` builds a `bytes` and calls the cached bound method through vectorcall; the
- * other callbacks are looked up when called, as asyncio does. A Python exception becomes a
- * `PyCallbackError` (the transport reports it and closes), and `connection_lost` then receives
- * that exception, as asyncio's `_fatal_error` passes it on.
+ * Callbacks are looked up when called, as asyncio does, except the per-read ones (cached bound
+ * methods called through vectorcall). A Python exception becomes a `PyCallbackError` (the
+ * transport reports it and closes), and `connection_lost` then receives that exception, as
+ * asyncio's `_fatal_error` passes it on.
  */
-class PyProtocol final : public Protocol {
+class PyProtocolCore {
  public:
   /// `on_lost` (may be null) is called with no arguments after `connection_lost` (a server's
-  /// connection count). Throws `boost::python::error_already_set` if the lookup fails.
-  PyProtocol(LoopCore* core, PyRef protocol, PyRef on_lost);
-  ~PyProtocol() override;
-
-  void connection_made(Transport& transport) override;
-  void data_received(ConstBuffer data) override;
-  bool eof_received() override;
-  void connection_lost(std::error_code error) override;
-  void pause_writing() override;
-  void resume_writing() override;
+  /// connection count).
+  PyProtocolCore(LoopCore* core, PyRef protocol, PyRef on_lost) noexcept
+      : core_(core), protocol_(std::move(protocol)), on_lost_(std::move(on_lost)) {}
+  virtual ~PyProtocolCore() = default;
 
   /// The Python transport object for `t` (a new reference), created on first use.
   PyRef transport_object(StreamTransport& t);
@@ -81,17 +76,60 @@ class PyProtocol final : public Protocol {
   /// Moves the server's `on_lost` hook to another adapter (set_protocol).
   PyRef take_on_lost() noexcept { return std::move(on_lost_); }
 
- private:
+ protected:
   [[noreturn]] void fail();
   void call(const char* method);
+  PyRef lookup(const char* method);
+  void made(Transport& transport);
+  bool eof();
+  void lost(std::error_code error);
 
   LoopCore* core_;
   PyRef protocol_;
-  PyRef data_received_;  // bound method, cached: the hot path
-  PyRef transport_;      // the Python-visible transport, until connection_lost
+  PyRef transport_;  // the Python-visible transport, until connection_lost
   PyRef on_lost_;
   PyRef error_;  // the exception a callback raised, for connection_lost
 };
+
+/// The adapter for a Python `asyncio.Protocol`: `data_received` gets a new `bytes`.
+class PyProtocol final : public Protocol, public PyProtocolCore {
+ public:
+  PyProtocol(LoopCore* core, PyRef protocol, PyRef on_lost);
+  void connection_made(Transport& transport) override { made(transport); }
+  void data_received(ConstBuffer data) override;
+  bool eof_received() override { return eof(); }
+  void connection_lost(std::error_code error) override { lost(error); }
+  void pause_writing() override { call("pause_writing"); }
+  void resume_writing() override { call("resume_writing"); }
+
+ private:
+  PyRef data_received_;  // bound method, cached: the hot path
+};
+
+/// The adapter for a Python `asyncio.BufferedProtocol`: reads land in the buffer its
+/// `get_buffer` returns, with no copy.
+class PyBufferedProtocol final : public BufferedProtocol, public PyProtocolCore {
+ public:
+  PyBufferedProtocol(LoopCore* core, PyRef protocol, PyRef on_lost);
+  ~PyBufferedProtocol() override;
+  void connection_made(Transport& transport) override { made(transport); }
+  MutableBuffer get_buffer(std::size_t size_hint) override;
+  void buffer_updated(std::size_t nbytes) override;
+  bool eof_received() override { return eof(); }
+  void connection_lost(std::error_code error) override { lost(error); }
+  void pause_writing() override { call("pause_writing"); }
+  void resume_writing() override { call("resume_writing"); }
+
+ private:
+  void release_view() noexcept;
+  PyRef get_buffer_, buffer_updated_;  // bound methods, cached
+  Py_buffer view_{};
+  bool has_view_ = false;
+};
+
+/// The adapter matching the Python protocol's kind (asyncio's isinstance check on
+/// `BufferedProtocol`). Throws `PyCallbackError` if the protocol lacks its methods.
+std::shared_ptr<StreamProtocol> make_adapter(LoopCore* core, PyRef protocol, PyRef on_lost);
 
 /// Sets the Python class instantiated as `cls(handle, loop)` for new transports.
 void set_transport_class(PyObject* cls);

@@ -20,25 +20,35 @@ class _TransportSocket:
     so the transport stays the only owner (closing the transport closes the socket).
     """
 
-    __slots__ = ("_handle", "_family", "_type", "_proto")
+    __slots__ = ("_handle", "_kind")
 
-    def __init__(self, handle, family, type_, proto):
+    def __init__(self, handle):
         self._handle = handle
-        self._family = family
-        self._type = type_
-        self._proto = proto
+        self._kind = None  # (family, type, proto), read from the fd on first use
+
+    def _probe(self):
+        if self._kind is None:
+            fd = self._handle.fileno()
+            if fd < 0:
+                return (socket.AF_UNSPEC, socket.SOCK_STREAM, 0)
+            sock = socket.socket(fileno=fd)  # family, type and proto come from the fd
+            try:
+                self._kind = (sock.family, sock.type, sock.proto)
+            finally:
+                sock.detach()
+        return self._kind
 
     @property
     def family(self):
-        return self._family
+        return self._probe()[0]
 
     @property
     def type(self):
-        return self._type
+        return self._probe()[1]
 
     @property
     def proto(self):
-        return self._proto
+        return self._probe()[2]
 
     def fileno(self):
         return self._handle.fileno()
@@ -47,7 +57,7 @@ class _TransportSocket:
         fd = self._handle.fileno()
         if fd < 0:
             raise OSError(9, "Bad file descriptor")
-        sock = socket.socket(self._family, self._type, self._proto, fileno=fd)
+        sock = socket.socket(*self._probe(), fileno=fd)
         try:
             return getattr(sock, name)(*args)
         finally:
@@ -55,8 +65,8 @@ class _TransportSocket:
 
     def __repr__(self):
         fd = self.fileno()
-        s = (f"<treadle.TransportSocket fd={fd}, family={self._family!s}, "
-             f"type={self._type!s}, proto={self._proto}")
+        family, type_, proto = self._probe()
+        s = f"<treadle.TransportSocket fd={fd}, family={family!s}, type={type_!s}, proto={proto}"
         if fd != -1:
             for key in ("laddr", "raddr"):
                 try:
@@ -116,15 +126,9 @@ class TCPTransport(asyncio.Transport):
         self._loop = loop
         self._protocol = protocol
         fd = handle.fileno()
-        family = socket.AF_UNSPEC
         sockname = handle.sockname()
-        if isinstance(sockname, tuple):
-            family = socket.AF_INET6 if len(sockname) == 4 else socket.AF_INET
-        elif sockname is not None:
-            family = socket.AF_UNIX
         self._extra = {
-            "socket": _TransportSocket(handle, family, socket.SOCK_STREAM,
-                                       socket.IPPROTO_TCP if family != socket.AF_UNIX else 0),
+            "socket": _TransportSocket(handle),
             "sockname": sockname,
             "peername": handle.peername(),
         }
