@@ -24,7 +24,4 @@ inline void append_bounded(std::vector<char>& buffer, std::string_view bytes, st
   buffer.insert(buffer.end(), bytes.begin(), bytes.end());
 }
 
-/// @brief Empties `buffer` and gives its memory back.
-inline void release(std::vector<char>& buffer) noexcept { std::vector<char>().swap(buffer); }
-
 }  // namespace treadle::detail

@@ -17,32 +17,7 @@ IntNParser::IntNParser(std::size_t prefix_length, std::size_t max_length)
   max_length_ = std::min(max_length, prefix_limit(prefix_length));
 }
 
-void IntNParser::start_frame() noexcept {
-  prefix_read_ = 0;
-  length_ = 0;
-}
-
-std::optional<std::string_view> IntNParser::fail(std::error_code& ec, std::error_code error) {
-  error_ = error;
-  ec = error;
-  release_ = false;
-  detail::release(payload_);
-  return std::nullopt;
-}
-
-std::optional<std::string_view> IntNParser::next_frame(ConstBuffer& input, std::error_code& ec) {
-  if (error_) {
-    ec = error_;
-    return std::nullopt;
-  }
-  if (eof_) return fail(ec, errc::invalid_argument);
-  ec.clear();
-  if (release_) {
-    // The payload returned last time lived in the buffer; its caller is done with it.
-    payload_.clear();
-    release_ = false;
-  }
-
+std::optional<std::string_view> IntNParser::parse(ConstBuffer& input, std::error_code& ec) {
   const std::string_view in = as_chars(input);
   std::size_t i = 0;
   while (i < in.size()) {
@@ -61,49 +36,24 @@ std::optional<std::string_view> IntNParser::next_frame(ConstBuffer& input, std::
       }
       continue;
     }
-    if (payload_.empty() && in.size() - i >= length_) {
+    if (buffer_.empty() && in.size() - i >= length_) {
       // Fast path: the whole payload is in `input`; hand out a view, no copy.
       const std::string_view payload = in.substr(i, length_);
       input = input.subspan(i + length_);
       start_frame();
       return payload;
     }
-    const std::size_t take = std::min(length_ - payload_.size(), in.size() - i);
-    detail::append_bounded(payload_, in.substr(i, take), length_);
+    const std::size_t take = std::min(length_ - buffer_.size(), in.size() - i);
+    detail::append_bounded(buffer_, in.substr(i, take), length_);
     i += take;
-    if (payload_.size() == length_) {
+    if (buffer_.size() == length_) {
       input = input.subspan(i);
       start_frame();
-      release_ = true;
-      return std::string_view(payload_.data(), payload_.size());
+      return hand_out_buffer();
     }
   }
   input = input.subspan(i);
   return std::nullopt;
-}
-
-std::error_code IntNParser::feed_eof() {
-  if (error_) return error_;
-  if (release_) {
-    payload_.clear();
-    release_ = false;
-  }
-  eof_ = true;
-  if (prefix_read_ != 0) {
-    // The stream was cut inside a frame: a truncated payload must not pass for a whole one.
-    std::error_code ec;
-    fail(ec, errc::malformed_frame);
-    return ec;
-  }
-  return {};
-}
-
-void IntNParser::reset() noexcept {
-  detail::release(payload_);
-  release_ = false;
-  eof_ = false;
-  error_.clear();
-  start_frame();
 }
 
 }  // namespace treadle

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstddef>
+#include <functional>
 
 #include "treadle/core/error.hpp"
 
@@ -13,16 +14,11 @@ IntNStringReceiver::IntNStringReceiver(std::size_t prefix_length, std::size_t ma
     : parser_(prefix_length, max_length) {}
 
 void IntNStringReceiver::data_received(ConstBuffer data) {
-  dispatch(
-      data,
-      [this](ConstBuffer& input, std::error_code& ec) { return parser_.next_frame(input, ec); },
-      [this](std::string_view payload) { string_received(payload); });
+  dispatch(data, std::bind_front(&IntNParser::next_frame, &parser_),
+           std::bind_front(&IntNStringReceiver::string_received, this));
 }
 
-bool IntNStringReceiver::eof_received() {
-  if (std::error_code ec = parser_.feed_eof()) fail(ec);
-  return false;
-}
+bool IntNStringReceiver::eof_received() { return end_of_stream(parser_); }
 
 void IntNStringReceiver::send_string(std::string_view payload) {
   std::error_code ec;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 #include "bounded_buffer.hpp"
 #include "treadle/core/error.hpp"
@@ -26,27 +27,7 @@ std::size_t LineParser::partial_delimiter(std::string_view bytes) const noexcept
   return 0;
 }
 
-std::optional<std::string_view> LineParser::fail(std::error_code& ec, std::error_code error) {
-  error_ = error;
-  ec = error;
-  release_ = false;
-  detail::release(buffer_);
-  return std::nullopt;
-}
-
-std::optional<std::string_view> LineParser::next_line(ConstBuffer& input, std::error_code& ec) {
-  if (error_) {
-    ec = error_;
-    return std::nullopt;
-  }
-  if (eof_) return fail(ec, errc::invalid_argument);
-  ec.clear();
-  if (release_) {
-    // The line returned last time lived in the buffer; its caller is done with it.
-    buffer_.clear();
-    release_ = false;
-  }
-
+std::optional<std::string_view> LineParser::parse(ConstBuffer& input, std::error_code& ec) {
   const std::size_t delimiter_size = delimiter_.size();
   // No line within the limit can need more than this many bytes, delimiter included; looking
   // further would only let a peer make us scan (or store) an unbounded stretch.
@@ -89,38 +70,13 @@ std::optional<std::string_view> LineParser::next_line(ConstBuffer& input, std::e
     if (pos > max_length_) return fail(ec, errc::line_too_long);
     input = input.subspan(pos + delimiter_size - old_size);
     buffer_.resize(pos);
-    release_ = true;
-    return buffered.substr(0, pos);
+    return hand_out_buffer();
   }
   if (buffered.size() - partial_delimiter(buffered) > max_length_) {
     return fail(ec, errc::line_too_long);
   }
   input = input.subspan(take);
   return std::nullopt;
-}
-
-std::error_code LineParser::feed_eof() {
-  if (error_) return error_;
-  if (release_) {
-    buffer_.clear();
-    release_ = false;
-  }
-  eof_ = true;
-  if (!buffer_.empty()) {
-    // The stream was cut inside a line. Delivering the fragment would let a truncated
-    // command pass for a whole one, so it is reported instead.
-    std::error_code ec;
-    fail(ec, errc::malformed_frame);
-    return ec;
-  }
-  return {};
-}
-
-void LineParser::reset() noexcept {
-  detail::release(buffer_);
-  release_ = false;
-  eof_ = false;
-  error_.clear();
 }
 
 }  // namespace treadle

@@ -2,6 +2,7 @@
 // Tests: tests/cpp/protocols/test_receivers.cpp
 #include "treadle/protocols/line_receiver.hpp"
 
+#include <functional>
 #include <utility>
 
 namespace treadle {
@@ -10,16 +11,11 @@ LineReceiver::LineReceiver(std::string delimiter, std::size_t max_length)
     : parser_(std::move(delimiter), max_length) {}
 
 void LineReceiver::data_received(ConstBuffer data) {
-  dispatch(
-      data,
-      [this](ConstBuffer& input, std::error_code& ec) { return parser_.next_line(input, ec); },
-      [this](std::string_view line) { line_received(line); });
+  dispatch(data, std::bind_front(&LineParser::next_line, &parser_),
+           std::bind_front(&LineReceiver::line_received, this));
 }
 
-bool LineReceiver::eof_received() {
-  if (std::error_code ec = parser_.feed_eof()) fail(ec);
-  return false;
-}
+bool LineReceiver::eof_received() { return end_of_stream(parser_); }
 
 void LineReceiver::send_line(std::string_view line) {
   if (transport() == nullptr) return;

@@ -25,34 +25,7 @@ std::size_t decimal_digits(std::size_t value) noexcept {
 NetstringParser::NetstringParser(std::size_t max_length) noexcept
     : max_length_(max_length), max_digits_(decimal_digits(max_length)) {}
 
-void NetstringParser::start_frame() noexcept {
-  state_ = State::length;
-  digits_ = 0;
-  length_ = 0;
-}
-
-std::optional<std::string_view> NetstringParser::fail(std::error_code& ec, std::error_code error) {
-  error_ = error;
-  ec = error;
-  release_ = false;
-  detail::release(payload_);
-  return std::nullopt;
-}
-
-std::optional<std::string_view> NetstringParser::next_string(ConstBuffer& input,
-                                                             std::error_code& ec) {
-  if (error_) {
-    ec = error_;
-    return std::nullopt;
-  }
-  if (eof_) return fail(ec, errc::invalid_argument);
-  ec.clear();
-  if (release_) {
-    // The payload returned last time lived in the buffer; its caller is done with it.
-    payload_.clear();
-    release_ = false;
-  }
-
+std::optional<std::string_view> NetstringParser::parse(ConstBuffer& input, std::error_code& ec) {
   const std::string_view in = as_chars(input);
   std::size_t i = 0;
   while (i < in.size()) {
@@ -83,7 +56,7 @@ std::optional<std::string_view> NetstringParser::next_string(ConstBuffer& input,
         break;
       }
       case State::payload: {
-        if (payload_.empty() && in.size() - i > length_) {
+        if (buffer_.empty() && in.size() - i > length_) {
           // Fast path: payload and comma are both in `input`; hand out a view, no copy.
           if (in[i + length_] != ',') return fail(ec, errc::malformed_frame);
           const std::string_view payload = in.substr(i, length_);
@@ -91,47 +64,22 @@ std::optional<std::string_view> NetstringParser::next_string(ConstBuffer& input,
           start_frame();
           return payload;
         }
-        const std::size_t take = std::min(length_ - payload_.size(), in.size() - i);
-        detail::append_bounded(payload_, in.substr(i, take), length_);
+        const std::size_t take = std::min(length_ - buffer_.size(), in.size() - i);
+        detail::append_bounded(buffer_, in.substr(i, take), length_);
         i += take;
-        if (payload_.size() == length_) state_ = State::comma;
+        if (buffer_.size() == length_) state_ = State::comma;
         break;
       }
       case State::comma: {
         if (in[i] != ',') return fail(ec, errc::malformed_frame);
         input = input.subspan(i + 1);
         start_frame();
-        release_ = true;
-        return std::string_view(payload_.data(), payload_.size());
+        return hand_out_buffer();
       }
     }
   }
   input = input.subspan(i);
   return std::nullopt;
-}
-
-std::error_code NetstringParser::feed_eof() {
-  if (error_) return error_;
-  if (release_) {
-    payload_.clear();
-    release_ = false;
-  }
-  eof_ = true;
-  if (state_ != State::length || digits_ != 0) {
-    // The stream was cut inside a frame: a truncated payload must not pass for a whole one.
-    std::error_code ec;
-    fail(ec, errc::malformed_frame);
-    return ec;
-  }
-  return {};
-}
-
-void NetstringParser::reset() noexcept {
-  detail::release(payload_);
-  release_ = false;
-  eof_ = false;
-  error_.clear();
-  start_frame();
 }
 
 }  // namespace treadle

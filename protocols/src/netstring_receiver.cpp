@@ -3,22 +3,18 @@
 #include "treadle/protocols/netstring_receiver.hpp"
 
 #include <charconv>
+#include <functional>
 
 namespace treadle {
 
 NetstringReceiver::NetstringReceiver(std::size_t max_length) : parser_(max_length) {}
 
 void NetstringReceiver::data_received(ConstBuffer data) {
-  dispatch(
-      data,
-      [this](ConstBuffer& input, std::error_code& ec) { return parser_.next_string(input, ec); },
-      [this](std::string_view payload) { string_received(payload); });
+  dispatch(data, std::bind_front(&NetstringParser::next_string, &parser_),
+           std::bind_front(&NetstringReceiver::string_received, this));
 }
 
-bool NetstringReceiver::eof_received() {
-  if (std::error_code ec = parser_.feed_eof()) fail(ec);
-  return false;
-}
+bool NetstringReceiver::eof_received() { return end_of_stream(parser_); }
 
 void NetstringReceiver::send_string(std::string_view payload) {
   if (transport() == nullptr) return;

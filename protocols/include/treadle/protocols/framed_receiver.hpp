@@ -14,7 +14,7 @@ namespace treadle {
 
 /**
  * @brief What `LineReceiver`, `NetstringReceiver` and `IntNStringReceiver` share: the
- * transport they write to, and one way to fail on bad input.
+ * transport they write to, the loop that feeds their parser, and one way to fail on bad input.
  *
  * A subclass splits the incoming bytes into messages with an I/O-free parser and hands each
  * one to a virtual method. When the peer breaks the framing, the receiver calls
@@ -74,6 +74,17 @@ class FramedReceiver : public Protocol {
       deliver(*message);
     }
     if (ec) fail(ec);
+  }
+
+  /**
+   * @brief The receivers' `eof_received`: ends the stream of `parser` (a `LineParser`,
+   * `NetstringParser` or `IntNParser`) and reports a message cut short with `fail`.
+   * @returns false: the transport closes once its buffer drains.
+   */
+  template <class Parser>
+  bool end_of_stream(Parser& parser) {
+    if (std::error_code ec = parser.feed_eof()) fail(ec);
+    return false;
   }
 
  private:

@@ -4,14 +4,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string_view>
 #include <system_error>
-#include <utility>
-#include <vector>
 
 #include "treadle/core/buffer.hpp"
+#include "treadle/protocols/detail/frame_parser.hpp"
 
 namespace treadle {
 
@@ -35,12 +33,16 @@ namespace treadle {
  * arrives split over several `feed` calls; a payload wholly inside one call is handed out as
  * a view of the caller's bytes. A zero-length frame is delivered as an empty view.
  *
+ * `feed()`, `feed_eof()`, `reset()`, `error()`, `buffered_size()` and `buffer_capacity()` are
+ * the ones all three parsers share (`detail::FrameParser`); here the two sizes never exceed
+ * `max_length()`.
+ *
  * Call order: `(feed | next_frame)* -> feed_eof?`, then optionally `reset()`.
  *
  * Thread safety: none; one parser belongs to one connection. Callbacks must not call back
  * into the parser that is delivering to them.
  */
-class IntNParser {
+class IntNParser : public detail::FrameParser<IntNParser> {
  public:
   /// @brief The default payload cap, 64 KiB, lowered to what the prefix can express.
   static constexpr std::size_t default_max_length = 64 * 1024;
@@ -71,63 +73,31 @@ class IntNParser {
    *          points into `input` or into the parser's buffer and is valid until the next call
    *          on this parser.
    */
-  std::optional<std::string_view> next_frame(ConstBuffer& input, std::error_code& ec);
-
-  /**
-   * @brief Consumes all of `data`, calling `on_frame(std::string_view payload)` for every
-   * complete frame, in order.
-   * @param data bytes received; need not stay alive after the call.
-   * @param on_frame called synchronously; the view is only valid during the call.
-   * @returns empty, or the error that stopped parsing; frames before it were delivered.
-   */
-  template <class OnFrame>
-  std::error_code feed(ConstBuffer data, OnFrame&& on_frame) {
-    std::error_code ec;
-    while (auto payload = next_frame(data, ec)) std::invoke(on_frame, *payload);
-    return ec;
+  std::optional<std::string_view> next_frame(ConstBuffer& input, std::error_code& ec) {
+    return next_message(input, ec);
   }
 
-  /// @brief `feed` for text.
-  template <class OnFrame>
-  std::error_code feed(std::string_view text, OnFrame&& on_frame) {
-    return feed(as_bytes(text), std::forward<OnFrame>(on_frame));
-  }
-
-  /**
-   * @brief Marks the end of the stream.
-   * @returns empty between frames; `errc::malformed_frame` if the stream ended inside one;
-   *          the sticky error if one occurred.
-   */
-  std::error_code feed_eof();
-
-  /// @brief Forgets buffered bytes, errors and end of stream: the parser is as new.
-  void reset() noexcept;
-
-  /// @brief The sticky error, or empty.
-  std::error_code error() const noexcept { return error_; }
   /// @brief Bytes in the length prefix: 1, 2 or 4.
   std::size_t prefix_length() const noexcept { return prefix_length_; }
   /// @brief The largest accepted payload (already lowered to `prefix_limit()`).
   std::size_t max_length() const noexcept { return max_length_; }
-  /// @brief Payload bytes held between calls (at most `max_length()`).
-  std::size_t buffered_size() const noexcept { return release_ ? 0 : payload_.size(); }
-  /// @brief Bytes of memory the buffer holds (never more than `max_length()`).
-  std::size_t buffer_capacity() const noexcept { return payload_.capacity(); }
 
  private:
-  std::optional<std::string_view> fail(std::error_code& ec, std::error_code error);
-  void start_frame() noexcept;
+  friend class detail::FrameParser<IntNParser>;
 
+  // The steps FrameParser calls (see there).
+  std::optional<std::string_view> parse(ConstBuffer& input, std::error_code& ec);
+  bool in_frame() const noexcept { return prefix_read_ != 0; }
+  void start_frame() noexcept {
+    prefix_read_ = 0;
+    length_ = 0;
+  }
+
+  // FrameParser's buffer_ holds the payload of the current frame when it spans calls.
   std::size_t prefix_length_;
   std::size_t max_length_;
   std::size_t prefix_read_ = 0;  // prefix bytes of the current frame read so far
   std::size_t length_ = 0;       // the length, as read so far
-  // The payload of the current frame when it spans calls. When `release_` is set it holds the
-  // payload last returned instead, which the next call discards.
-  std::vector<char> payload_;
-  bool release_ = false;
-  bool eof_ = false;
-  std::error_code error_;
 };
 
 }  // namespace treadle

@@ -3,15 +3,13 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <utility>
-#include <vector>
 
 #include "treadle/core/buffer.hpp"
+#include "treadle/protocols/detail/frame_parser.hpp"
 
 namespace treadle {
 
@@ -38,12 +36,16 @@ namespace treadle {
  * delivered. With nothing buffered it succeeds. After `feed_eof()` the parser accepts no more
  * bytes (`errc::invalid_argument`) until `reset()`.
  *
+ * `feed()`, `feed_eof()`, `reset()`, `error()`, `buffered_size()` and `buffer_capacity()` are
+ * the ones all three parsers share (`detail::FrameParser`); here the two sizes never exceed
+ * `max_length() + delimiter().size()`.
+ *
  * Call order: `(feed | next_line)* -> feed_eof?`, then optionally `reset()` to start over.
  *
  * Thread safety: none; one parser belongs to one connection. Callbacks must not call back
  * into the parser that is delivering to them (except through the view they receive).
  */
-class LineParser {
+class LineParser : public detail::FrameParser<LineParser> {
  public:
   /// @brief The default maximum line length, 16 KiB (Twisted's `LineReceiver.MAX_LENGTH`).
   static constexpr std::size_t default_max_length = 16 * 1024;
@@ -71,66 +73,28 @@ class LineParser {
    *          bytes are then buffered) or on error. The view points into `input` or into the
    *          parser's buffer, and is valid until the next call on this parser.
    */
-  std::optional<std::string_view> next_line(ConstBuffer& input, std::error_code& ec);
-
-  /**
-   * @brief Consumes all of `data`, calling `on_line(std::string_view line)` for every complete
-   * line, in order.
-   * @param data bytes received; need not stay alive after the call.
-   * @param on_line called synchronously with each line (delimiter excluded); the view is only
-   *        valid during the call.
-   * @returns empty, or the error that stopped parsing (see `next_line`); lines before the
-   *          error were delivered.
-   */
-  template <class OnLine>
-  std::error_code feed(ConstBuffer data, OnLine&& on_line) {
-    std::error_code ec;
-    while (auto line = next_line(data, ec)) std::invoke(on_line, *line);
-    return ec;
+  std::optional<std::string_view> next_line(ConstBuffer& input, std::error_code& ec) {
+    return next_message(input, ec);
   }
 
-  /// @brief `feed` for text.
-  template <class OnLine>
-  std::error_code feed(std::string_view text, OnLine&& on_line) {
-    return feed(as_bytes(text), std::forward<OnLine>(on_line));
-  }
-
-  /**
-   * @brief Marks the end of the stream.
-   * @returns empty if the stream ended between lines; `errc::malformed_frame` if an
-   *          unterminated line was buffered (it is dropped); the sticky error if one occurred.
-   */
-  std::error_code feed_eof();
-
-  /// @brief Forgets buffered bytes, errors and end of stream: the parser is as new.
-  void reset() noexcept;
-
-  /// @brief The sticky error, or empty.
-  std::error_code error() const noexcept { return error_; }
   /// @brief The delimiter that ends lines.
   const std::string& delimiter() const noexcept { return delimiter_; }
   /// @brief The longest accepted line, in bytes (delimiter excluded).
   std::size_t max_length() const noexcept { return max_length_; }
-  /// @brief Bytes of an incomplete line held between calls (at most
-  /// `max_length() + delimiter().size()`).
-  std::size_t buffered_size() const noexcept { return release_ ? 0 : buffer_.size(); }
-  /// @brief Bytes of memory the buffer holds (for checking the bound; never more than
-  /// `max_length() + delimiter().size()`).
-  std::size_t buffer_capacity() const noexcept { return buffer_.capacity(); }
 
  private:
+  friend class detail::FrameParser<LineParser>;
+
+  // The steps FrameParser calls (see there): `next_line` after the common checks; a line is
+  // cut short when part of one is buffered; a line keeps no state outside the buffer.
+  std::optional<std::string_view> parse(ConstBuffer& input, std::error_code& ec);
+  bool in_frame() const noexcept { return !buffer_.empty(); }
+  void start_frame() noexcept {}
   // Bytes at the end of `bytes` that could be the start of a delimiter.
   std::size_t partial_delimiter(std::string_view bytes) const noexcept;
-  std::optional<std::string_view> fail(std::error_code& ec, std::error_code error);
 
   std::string delimiter_;
   std::size_t max_length_;
-  // The incomplete line carried over from earlier input. When `release_` is set it holds the
-  // line last returned instead, which the next call discards.
-  std::vector<char> buffer_;
-  bool release_ = false;
-  bool eof_ = false;
-  std::error_code error_;
 };
 
 }  // namespace treadle

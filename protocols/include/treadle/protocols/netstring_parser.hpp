@@ -3,14 +3,12 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
 #include <optional>
 #include <string_view>
 #include <system_error>
-#include <utility>
-#include <vector>
 
 #include "treadle/core/buffer.hpp"
+#include "treadle/protocols/detail/frame_parser.hpp"
 
 namespace treadle {
 
@@ -41,12 +39,16 @@ namespace treadle {
  * arrives split over several `feed` calls; a payload wholly inside one call is handed out as
  * a view of the caller's bytes.
  *
+ * `feed()`, `feed_eof()`, `reset()`, `error()`, `buffered_size()` and `buffer_capacity()` are
+ * the ones all three parsers share (`detail::FrameParser`); here the two sizes never exceed
+ * `max_length()`.
+ *
  * Call order: `(feed | next_string)* -> feed_eof?`, then optionally `reset()`.
  *
  * Thread safety: none; one parser belongs to one connection. Callbacks must not call back
  * into the parser that is delivering to them.
  */
-class NetstringParser {
+class NetstringParser : public detail::FrameParser<NetstringParser> {
  public:
   /// @brief The default payload cap, 64 KiB.
   static constexpr std::size_t default_max_length = 64 * 1024;
@@ -64,64 +66,33 @@ class NetstringParser {
    *          points into `input` or into the parser's buffer and is valid until the next call
    *          on this parser.
    */
-  std::optional<std::string_view> next_string(ConstBuffer& input, std::error_code& ec);
-
-  /**
-   * @brief Consumes all of `data`, calling `on_string(std::string_view payload)` for every
-   * complete netstring, in order.
-   * @param data bytes received; need not stay alive after the call.
-   * @param on_string called synchronously; the view is only valid during the call.
-   * @returns empty, or the error that stopped parsing; frames before it were delivered.
-   */
-  template <class OnString>
-  std::error_code feed(ConstBuffer data, OnString&& on_string) {
-    std::error_code ec;
-    while (auto payload = next_string(data, ec)) std::invoke(on_string, *payload);
-    return ec;
+  std::optional<std::string_view> next_string(ConstBuffer& input, std::error_code& ec) {
+    return next_message(input, ec);
   }
 
-  /// @brief `feed` for text.
-  template <class OnString>
-  std::error_code feed(std::string_view text, OnString&& on_string) {
-    return feed(as_bytes(text), std::forward<OnString>(on_string));
-  }
-
-  /**
-   * @brief Marks the end of the stream.
-   * @returns empty between frames; `errc::malformed_frame` if the stream ended inside one;
-   *          the sticky error if one occurred.
-   */
-  std::error_code feed_eof();
-
-  /// @brief Forgets buffered bytes, errors and end of stream: the parser is as new.
-  void reset() noexcept;
-
-  /// @brief The sticky error, or empty.
-  std::error_code error() const noexcept { return error_; }
   /// @brief The largest accepted payload, in bytes.
   std::size_t max_length() const noexcept { return max_length_; }
-  /// @brief Payload bytes held between calls (at most `max_length()`).
-  std::size_t buffered_size() const noexcept { return release_ ? 0 : payload_.size(); }
-  /// @brief Bytes of memory the buffer holds (never more than `max_length()`).
-  std::size_t buffer_capacity() const noexcept { return payload_.capacity(); }
 
  private:
   enum class State { length, payload, comma };
 
-  std::optional<std::string_view> fail(std::error_code& ec, std::error_code error);
-  void start_frame() noexcept;
+  friend class detail::FrameParser<NetstringParser>;
 
+  // The steps FrameParser calls (see there).
+  std::optional<std::string_view> parse(ConstBuffer& input, std::error_code& ec);
+  bool in_frame() const noexcept { return state_ != State::length || digits_ != 0; }
+  void start_frame() noexcept {
+    state_ = State::length;
+    digits_ = 0;
+    length_ = 0;
+  }
+
+  // FrameParser's buffer_ holds the payload of the current frame when it spans calls.
   std::size_t max_length_;
   std::size_t max_digits_;  // decimal digits of max_length_: a longer length is malformed
   State state_ = State::length;
   std::size_t digits_ = 0;  // length digits read so far in this frame
   std::size_t length_ = 0;  // the length, as read so far
-  // The payload of the current frame when it spans calls. When `release_` is set it holds the
-  // payload last returned instead, which the next call discards.
-  std::vector<char> payload_;
-  bool release_ = false;
-  bool eof_ = false;
-  std::error_code error_;
 };
 
 }  // namespace treadle
