@@ -104,4 +104,5 @@ def test_docstrings():
 
 def test_network_methods_not_implemented(loop):
     with pytest.raises(NotImplementedError):
-        loop.run_until_complete(loop.create_unix_connection(asyncio.Protocol, "/nonexistent"))
+        loop.run_until_complete(loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                              local_addr=("127.0.0.1", 0)))

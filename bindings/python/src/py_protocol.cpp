@@ -6,7 +6,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <unistd.h>
+
 #include <boost/python.hpp>
+#include <utility>
 #include <vector>
 
 #include "loop_core.hpp"
@@ -205,6 +208,51 @@ std::shared_ptr<StreamProtocol> make_protocol(LoopCore* core, PyObject* factory,
   }
 }
 
+/// The factory and completion of one connection attempt made from Python: `done(transport,
+/// protocol, exc)` runs on the loop thread. `plain_errors` reports a failure as asyncio's
+/// socket call would (strerror only), else with every attempt's address.
+std::pair<StreamProtocolFactory, ConnectCallback> connect_callbacks(LoopCore* core,
+                                                                    bp::object factory,
+                                                                    bp::object done,
+                                                                    bool plain_errors) {
+  auto stash = std::make_shared<GilRef>();
+  StreamProtocolFactory make = [core, f = GilRef(factory.ptr()),
+                                stash]() -> std::shared_ptr<StreamProtocol> {
+    try {
+      return make_protocol(core, f.get(), nullptr);
+    } catch (const PyCallbackError& e) {
+      stash->reset(e.exception());
+      throw;
+    }
+  };
+  ConnectCallback finish = [core, d = GilRef(done.ptr()), stash, plain_errors](Connection c) {
+    PyRef transport, protocol, exc;
+    if (c.transport) {
+      auto p = std::dynamic_pointer_cast<PyProtocolCore>(c.protocol);
+      try {
+        transport = p->transport_object(*c.transport);
+        protocol = PyRef::borrow(p->protocol());
+      } catch (const PyCallbackError& e) {
+        exc = PyRef::borrow(e.exception());
+        transport = protocol = PyRef();
+        c.transport->abort();
+      }
+    } else if (stash->get() != nullptr) {
+      exc = PyRef::borrow(stash->get());
+    } else {
+      exc = exception_from_error(c.error ? c.error : make_error_code(errc::no_address),
+                                 plain_errors ? std::string() : c.message);
+      if (!exc) exc = fetch_exception();
+    }
+    PyObject* none = Py_None;
+    PyRef r = PyRef::steal(PyObject_CallFunctionObjArgs(
+        d.get(), transport ? transport.get() : none, protocol ? protocol.get() : none,
+        exc ? exc.get() : none, nullptr));
+    if (!r) core->report_python_error("Exception in create_connection() completion", nullptr);
+  };
+  return {std::move(make), std::move(finish)};
+}
+
 void tcp_connect(bp::object core_obj, const std::string& host, int port, bp::object factory,
                  bp::object done, int family, bp::object local_host, int local_port) {
   LoopCore* core = core_of(core_obj.ptr());
@@ -222,45 +270,54 @@ void tcp_connect(bp::object core_obj, const std::string& host, int port, bp::obj
       raise_pending();
     }
   }
-  auto stash = std::make_shared<GilRef>();
-  StreamProtocolFactory make = [core, f = GilRef(factory.ptr()),
-                                stash]() -> std::shared_ptr<StreamProtocol> {
-    try {
-      return make_protocol(core, f.get(), nullptr);
-    } catch (const PyCallbackError& e) {
-      stash->reset(e.exception());
-      throw;
-    }
-  };
-  ConnectCallback finish = [core, d = GilRef(done.ptr()), stash](Connection c) {
-    PyRef transport, protocol, exc;
-    if (c.transport) {
-      auto p = std::dynamic_pointer_cast<PyProtocolCore>(c.protocol);
-      try {
-        transport = p->transport_object(*c.transport);
-        protocol = PyRef::borrow(p->protocol());
-      } catch (const PyCallbackError& e) {
-        exc = PyRef::borrow(e.exception());
-        transport = protocol = PyRef();
-        c.transport->abort();
-      }
-    } else if (stash->get() != nullptr) {
-      exc = PyRef::borrow(stash->get());
-    } else {
-      exc = exception_from_error(c.error ? c.error : make_error_code(errc::no_address),
-                                 c.message);
-      if (!exc) exc = fetch_exception();
-    }
-    PyObject* none = Py_None;
-    PyRef r = PyRef::steal(PyObject_CallFunctionObjArgs(
-        d.get(), transport ? transport.get() : none, protocol ? protocol.get() : none,
-        exc ? exc.get() : none, nullptr));
-    if (!r) core->report_python_error("Exception in create_connection() completion", nullptr);
-  };
+  auto [make, finish] = connect_callbacks(core, factory, done, false);
   guarded([&] {
     create_connection(core->loop(), host, static_cast<std::uint16_t>(port), std::move(make),
                       std::move(finish), options);
   });
+}
+
+/// Connects to a Unix socket path given as bytes (a leading NUL: the abstract namespace).
+void unix_connect(bp::object core_obj, bp::object path, bp::object factory, bp::object done) {
+  LoopCore* core = core_of(core_obj.ptr());
+  if (core == nullptr) raise_pending();
+  char* data = nullptr;
+  Py_ssize_t size = 0;
+  if (PyBytes_AsStringAndSize(path.ptr(), &data, &size) < 0) raise_pending();
+  auto [make, finish] = connect_callbacks(core, factory, done, true);
+  guarded([&] {
+    create_unix_connection(core->loop(), std::string(data, static_cast<std::size_t>(size)),
+                           std::move(make), std::move(finish));
+  });
+}
+
+/// Wraps a connected stream socket's fd (ownership passes here, also on failure) in a
+/// transport for the Python `protocol`; returns the Python transport. `connection_made`
+/// follows on a later iteration.
+bp::object adopt_stream(bp::object core_obj, int fd, bp::object protocol) {
+  LoopCore* core = core_of(core_obj.ptr());
+  if (core == nullptr) {
+    ::close(fd);
+    raise_pending();
+  }
+  std::shared_ptr<StreamProtocol> adapter;
+  try {
+    adapter = make_adapter(core, PyRef::borrow(protocol.ptr()), PyRef());
+  } catch (const PyCallbackError& e) {
+    ::close(fd);
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(e.exception())), e.exception());
+    raise_pending();
+  }
+  std::shared_ptr<StreamTransport> t =
+      guarded([&] { return adopt_connection(core->loop(), fd, adapter); });
+  auto p = std::dynamic_pointer_cast<PyProtocolCore>(adapter);
+  try {
+    return to_object(p->transport_object(*t));
+  } catch (const PyCallbackError& e) {
+    t->abort();
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(e.exception())), e.exception());
+    raise_pending();
+  }
 }
 
 ServerHandle adopt_listener(bp::object core_obj, int fd, bp::object factory, bp::object on_lost,
@@ -501,6 +558,10 @@ void register_stream_bindings() {
       .def("is_serving", +[](ServerHandle& h) { return h.s->is_serving(); });
   bp::def("_tcp_connect", tcp_connect,
           "_tcp_connect(loop, host, port, factory, done, family, local_host, local_port)");
+  bp::def("_unix_connect", unix_connect,
+          "_unix_connect(loop, path_bytes, factory, done) -> None; done(transport, protocol, exc)");
+  bp::def("_adopt_stream", adopt_stream,
+          "_adopt_stream(loop, fd, protocol) -> transport (fd owned from here, also on failure)");
   bp::def("_adopt_listener", adopt_listener,
           "_adopt_listener(loop, fd, factory, on_lost, backlog) -> ServerHandle (not serving)");
   bp::def("_set_transport_class", +[](bp::object cls) { set_transport_class(cls.ptr()); });

@@ -7,10 +7,13 @@
 import asyncio
 import concurrent.futures
 import contextvars
+import errno
 import logging
 import ipaddress
+import os
 import signal
 import socket
+import stat
 import sys
 import threading
 import warnings
@@ -51,6 +54,33 @@ def _is_numeric_host(host):
     except ValueError:
         return False
     return True
+
+
+def _numeric_address(host, port, family):
+    """True if getaddrinfo(host, port) needs no lookup (asyncio's _ipaddr_info test): a
+    numeric or absent host (inet_pton, no scope id) and a numeric or absent port."""
+    if port is not None and not isinstance(port, int):
+        if not isinstance(port, (str, bytes)) or not port.isdigit():
+            return False
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        try:
+            host = host.decode("idna")
+        except UnicodeError:
+            return False
+    if not isinstance(host, str):
+        return False
+    families = {0: (socket.AF_INET, socket.AF_INET6)}.get(family, (family,))
+    for af in families:
+        if af not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        try:
+            socket.inet_pton(af, host)
+        except (OSError, ValueError):
+            continue
+        return True
+    return False
 
 
 def _port_number(port):
@@ -507,7 +537,6 @@ class EventLoop(_treadle.LoopCore, asyncio.AbstractEventLoop):
         """
         name = "create_connection"
         _reject(name, "ssl", ssl)
-        _reject(name, "sock", sock)
         _reject(name, "server_hostname", server_hostname)
         _reject(name, "ssl_handshake_timeout", ssl_handshake_timeout)
         _reject(name, "ssl_shutdown_timeout", ssl_shutdown_timeout)
@@ -518,6 +547,15 @@ class EventLoop(_treadle.LoopCore, asyncio.AbstractEventLoop):
         if flags:
             _reject(name, "flags", flags, flags)
         self._check_closed()
+        if host is not None or port is not None:
+            if sock is not None:
+                raise ValueError("host/port and sock can not be specified at the same time")
+        else:
+            if sock is None:
+                raise ValueError("host and port was not specified and no sock specified")
+            if sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+            return await self._adopt_connection(sock, protocol_factory)
         if host is None or port is None:
             raise ValueError("host and port was not specified and no sock specified")
         if family not in (0, socket.AF_INET, socket.AF_INET6):
@@ -567,10 +605,15 @@ class EventLoop(_treadle.LoopCore, asyncio.AbstractEventLoop):
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
         _reject(name, "ssl", ssl)
-        _reject(name, "sock", sock)
         _reject(name, "ssl_handshake_timeout", ssl_handshake_timeout)
         _reject(name, "ssl_shutdown_timeout", ssl_shutdown_timeout)
         self._check_closed()
+        if sock is not None:
+            if host is not None or port is not None:
+                raise ValueError("host/port and sock can not be specified at the same time")
+            if sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+            return await self._serve_sockets([sock], protocol_factory, backlog, start_serving)
         if host is None and port is None:
             raise ValueError("Neither host/port nor sock were specified")
         if reuse_address is None:
@@ -613,15 +656,18 @@ class EventLoop(_treadle.LoopCore, asyncio.AbstractEventLoop):
                                              f"{sa!r}: {err.strerror.lower()}") from None
             if not sockets:
                 raise OSError("create_server(): no address to listen on")
-            for sock in sockets:
-                sock.listen(backlog)
-                sock.setblocking(False)
-            server = _transports.Server(self, sockets, protocol_factory, backlog)
             completed = True
         finally:
             if not completed:
                 for sock in sockets:
                     sock.close()
+        return await self._serve_sockets(sockets, protocol_factory, backlog, start_serving)
+
+    async def _serve_sockets(self, sockets, protocol_factory, backlog, start_serving):
+        """asyncio's Server over bound sockets; they listen once it starts serving."""
+        for sock in sockets:
+            sock.setblocking(False)
+        server = _transports.Server(self, sockets, protocol_factory, backlog)
         if start_serving:
             server._start_serving()
             await tasks.sleep(0)
@@ -629,13 +675,145 @@ class EventLoop(_treadle.LoopCore, asyncio.AbstractEventLoop):
             logger.info("%r is serving", server)
         return server
 
+    async def _adopt_connection(self, sock, protocol_factory):
+        """asyncio's _create_connection_transport: the loop takes `sock` (its fd is detached
+        into the C++ transport); returns once connection_made has been called."""
+        sock.setblocking(False)
+        protocol = protocol_factory()
+        transport = _treadle._adopt_stream(self, sock.detach(), protocol)
+        try:
+            await tasks.sleep(0)  # connection_made was scheduled first: it runs before this
+        except BaseException:
+            transport.close()  # as asyncio's _create_connection_transport when cancelled
+            raise
+        return transport, protocol
+
+    # -- Unix sockets ---------------------------------------------------------------------
+
+    async def create_unix_connection(self, protocol_factory, path=None, *, ssl=None, sock=None,
+                                     server_hostname=None, ssl_handshake_timeout=None,
+                                     ssl_shutdown_timeout=None):
+        """Connect to a Unix stream socket at `path` (or adopt `sock`); (transport, protocol)."""
+        assert server_hostname is None or isinstance(server_hostname, str)
+        if ssl:
+            if server_hostname is None:
+                raise ValueError("you have to pass server_hostname when using ssl")
+            raise NotImplementedError("create_unix_connection(): ssl= is not supported by "
+                                      "treadle yet")
+        if server_hostname is not None:
+            raise ValueError("server_hostname is only meaningful with ssl")
+        if ssl_handshake_timeout is not None:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        self._check_closed()
+        if path is not None:
+            if sock is not None:
+                raise ValueError("path and sock can not be specified at the same time")
+            path = os.fsencode(os.fspath(path))
+            fut = self.create_future()
+
+            def done(transport, protocol, exc):
+                if fut.cancelled():
+                    if transport is not None:
+                        transport.abort()
+                elif exc is not None:
+                    fut.set_exception(exc)
+                else:
+                    fut.set_result((transport, protocol))
+
+            _treadle._unix_connect(self, path, protocol_factory, done)
+            try:
+                return await fut
+            finally:
+                fut = None  # break the cycle through the exception's traceback
+        if sock is None:
+            raise ValueError("no path and sock were specified")
+        if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+        return await self._adopt_connection(sock, protocol_factory)
+
+    async def create_unix_server(self, protocol_factory, path=None, *, sock=None, backlog=100,
+                                 ssl=None, ssl_handshake_timeout=None,
+                                 ssl_shutdown_timeout=None, start_serving=True):
+        """Listen on a Unix stream socket at `path` (a stale socket file there is removed
+        first, as asyncio does) or on `sock`; returns an asyncio.AbstractServer."""
+        if isinstance(ssl, bool):
+            raise TypeError("ssl argument must be an SSLContext or None")
+        if ssl_handshake_timeout is not None and not ssl:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None and not ssl:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        _reject("create_unix_server", "ssl", ssl)
+        self._check_closed()
+        if path is not None:
+            if sock is not None:
+                raise ValueError("path and sock can not be specified at the same time")
+            path = os.fspath(path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            # An abstract socket (leading NUL) has no file; str and bytes paths both work.
+            if path[0] not in (0, "\x00"):
+                try:
+                    if stat.S_ISSOCK(os.stat(path).st_mode):
+                        os.remove(path)
+                except FileNotFoundError:
+                    pass
+                except OSError as err:
+                    # The directory may allow creating the socket only.
+                    logger.error("Unable to check or remove stale UNIX socket %r: %r", path, err)
+            try:
+                sock.bind(path)
+            except OSError as exc:
+                sock.close()
+                if exc.errno == errno.EADDRINUSE:
+                    raise OSError(errno.EADDRINUSE,
+                                  f"Address {path!r} is already in use") from None
+                raise
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            if sock is None:
+                raise ValueError("path was not specified, and no sock specified")
+            if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+        return await self._serve_sockets([sock], protocol_factory, backlog, start_serving)
+
+    async def connect_accepted_socket(self, protocol_factory, sock, *, ssl=None,
+                                      ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+        """Wrap an accepted connection's socket in a transport; (transport, protocol)."""
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+        if ssl_handshake_timeout is not None and not ssl:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None and not ssl:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        _reject("connect_accepted_socket", "ssl", ssl)
+        self._check_closed()
+        return await self._adopt_connection(sock, protocol_factory)
+
+    # -- name resolution: off the loop thread, numeric addresses at once --------------------
+
+    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
+        """socket.getaddrinfo in the default executor; numeric host and port without one."""
+        if not flags & socket.AI_CANONNAME and _numeric_address(host, port, family):
+            return socket.getaddrinfo(host, port, family, type, proto, flags)
+        return await self.run_in_executor(None, socket.getaddrinfo, host, port, family, type,
+                                          proto, flags)
+
+    async def getnameinfo(self, sockaddr, flags=0):
+        """socket.getnameinfo in the default executor (at once if asked for numeric names)."""
+        numeric = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+        if flags & numeric == numeric:
+            return socket.getnameinfo(sockaddr, flags)
+        return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
+
     # -- not yet implemented: the rest of the network API ------------------------------------
 
-    for _name in ("create_unix_connection",
-                  "create_unix_server", "create_datagram_endpoint", "connect_accepted_socket",
+    for _name in ("create_datagram_endpoint",
                   "connect_read_pipe", "connect_write_pipe", "subprocess_exec",
                   "subprocess_shell", "start_tls", "sendfile", "sock_recv", "sock_recv_into",
                   "sock_recvfrom", "sock_recvfrom_into", "sock_sendall", "sock_sendto",
-                  "sock_connect", "sock_accept", "sock_sendfile", "getaddrinfo", "getnameinfo"):
+                  "sock_connect", "sock_accept", "sock_sendfile"):
         locals()[_name] = _not_implemented(_name)
     del _name

@@ -249,6 +249,8 @@ class Server(asyncio.AbstractServer):
         if self._serving:
             return
         self._serving = True
+        for sock in self._sockets:
+            sock.listen(self._backlog)  # as asyncio: a socket listens once the server serves
         for h in self._handles:
             h.start_serving()
 
