@@ -98,7 +98,10 @@ def test_docstrings():
         assert obj.__doc__
     for name in ("call_soon", "call_later", "call_at", "call_soon_threadsafe", "create_task",
                  "create_future", "time", "run_forever", "run_until_complete", "close",
-                 "add_reader", "add_signal_handler", "default_exception_handler"):
+                 "add_reader", "add_signal_handler", "default_exception_handler",
+                 "sock_recv", "sock_recv_into", "sock_recvfrom", "sock_recvfrom_into",
+                 "sock_sendall", "sock_sendto", "sock_connect", "sock_accept",
+                 "sock_sendfile", "sendfile"):
         assert getattr(treadle.EventLoop, name).__doc__, name
 
 

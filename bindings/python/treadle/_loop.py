@@ -19,7 +19,7 @@ import threading
 import warnings
 from asyncio import coroutines, events, format_helpers, futures, tasks
 
-from . import _transports, _treadle
+from . import _sock, _transports, _treadle
 
 __all__ = ("EventLoop",)
 
@@ -115,7 +115,7 @@ def _not_implemented(name):
     return method
 
 
-class EventLoop(_treadle.LoopCore, asyncio.AbstractEventLoop):
+class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
     """An asyncio event loop running on one of treadle's C++ backends.
 
     ``EventLoop(backend=None)`` creates a loop on the named backend (``"reactor"``, the epoll
@@ -812,8 +812,6 @@ class EventLoop(_treadle.LoopCore, asyncio.AbstractEventLoop):
 
     for _name in ("create_datagram_endpoint",
                   "connect_read_pipe", "connect_write_pipe", "subprocess_exec",
-                  "subprocess_shell", "start_tls", "sendfile", "sock_recv", "sock_recv_into",
-                  "sock_recvfrom", "sock_recvfrom_into", "sock_sendall", "sock_sendto",
-                  "sock_connect", "sock_accept", "sock_sendfile"):
+                  "subprocess_shell", "start_tls"):
         locals()[_name] = _not_implemented(_name)
     del _name
