@@ -33,6 +33,11 @@ demo: build
 	  echo; echo "== C++ echo server and client, $$b backend"; \
 	  examples/run_echo_demo.sh $(BUILD)/examples/echo_server $(BUILD)/examples/echo_client $$b || exit 1; \
 	done
+	@echo; echo "== Python echo showcase: the same asyncio.Protocol echo server on stock asyncio, uvloop"; \
+	  echo "   and treadle (reactor), 1 KiB messages, 10 connections, loaded by bench/loadgen (C)"
+	$(PYTHON) bench/run_py_echo_bench.py --build-dir $(BUILD) --loops asyncio,uvloop,treadle-reactor \
+	  --variants protocol --sizes 1k --duration 3 --warmup 0.5 --repeat 1 \
+	  --output bench/results/demo/echo_python.md
 
 # The C++ suites under ASan+UBSan (build-asan) and TSan (build-tsan), every backend.
 # The EMFILE test is left out under sanitizers: their runtimes need descriptors the test

@@ -23,22 +23,17 @@ Standard library only; Debian's /usr/bin/python3.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime
 import os
-import platform
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from echo_common import (LOADGEN, REPO, Cell, RunError, build_config, fmt_size,  # noqa: E402
+                         host_info, loadavg, paired_ratios, parse_sizes, pick_cpus,
+                         resolve_build_dir, run_one, timing_defaults)
 
 # name -> (binary relative to the build dir, extra arguments before --port)
 # Run order: each treadle server right after its baseline, so a pair sees the same background load.
@@ -51,215 +46,6 @@ SERVERS: dict[str, tuple[str, list[str]]] = {
 # treadle server -> the raw server its CPU per request is compared with
 BASELINE = {"treadle-reactor": "raw-epoll", "treadle-proactor": "raw-asio"}
 TARGET_RATIO = 1.05
-LOADGEN = "bench/loadgen"
-READY_TIMEOUT = 10.0  # seconds a server gets to print "listening on ..."
-STOP_TIMEOUT = 5.0  # seconds a server gets to exit after SIGTERM before SIGKILL
-
-PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def child_setup(cpu: int | None):
-    """preexec_fn: pin to one CPU, and die with the runner (no orphaned servers)."""
-
-    def setup():
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if cpu is not None:
-            os.sched_setaffinity(0, {cpu})
-
-    return setup
-
-
-class RunError(Exception):
-    pass
-
-
-@dataclass
-class Sample:
-    rps: float
-    cpu_us_per_req: float
-    server_cpu_pct: float
-    client_cpu_pct: float
-    requests: int
-    rep: int = 0
-
-
-@dataclass
-class Cell:
-    server: str
-    size: int
-    samples: list[Sample] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def median(self, attr: str) -> float | None:
-        vals = [getattr(s, attr) for s in self.samples]
-        return statistics.median(vals) if vals else None
-
-    def spread(self, attr: str) -> tuple[float, float] | None:
-        vals = [getattr(s, attr) for s in self.samples]
-        return (min(vals), max(vals)) if vals else None
-
-
-def paired_ratios(t: Cell, b: Cell) -> list[float]:
-    """CPU/req ratios of runs made back to back in the same repeat (same background load)."""
-    base = {s.rep: s.cpu_us_per_req for s in b.samples}
-    return [s.cpu_us_per_req / base[s.rep] for s in t.samples if s.rep in base]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerProcess:
-    """One server process: started pinned, ready once it printed 'listening on', always stopped."""
-
-    def __init__(self, name: str, argv: list[str], cpu: int):
-        self.name, self.argv, self.cpu = name, argv, cpu
-        self.proc: subprocess.Popen | None = None
-        self.log = tempfile.TemporaryFile(mode="w+b")
-        self.port = 0
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace").strip()
-
-    def start(self) -> int:
-        self.port = free_port()
-        # Output goes to a file, not a pipe: nothing to drain, no thread, and a chatty server can
-        # never block on a full pipe in the middle of a measurement.
-        self.proc = subprocess.Popen(
-            self.argv + ["--port", str(self.port)],
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=child_setup(self.cpu),
-        )
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            for line in self.output().splitlines():
-                if line.startswith("listening on "):
-                    printed = line.rsplit(":", 1)[-1].strip()
-                    if printed.isdigit() and int(printed) != 0:
-                        self.port = int(printed)
-                    return self.port
-            if self.proc.poll() is not None:
-                raise RunError(f"{self.name} exited with status {self.proc.returncode} before "
-                               f"listening: {self.output()[-500:]!r}")
-            if time.monotonic() > deadline:
-                raise RunError(f"{self.name} did not print 'listening on' within "
-                               f"{READY_TIMEOUT:.0f} s: {self.output()[-500:]!r}")
-            time.sleep(0.01)
-
-    def stop(self) -> str | None:
-        """Stop the server; returns a warning if it did not exit cleanly on SIGTERM."""
-        warning = None
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                warning = f"{self.name} ignored SIGTERM for {STOP_TIMEOUT:.0f} s; killed"
-            else:
-                if self.proc.returncode not in (0, -signal.SIGTERM):
-                    warning = f"{self.name} exited with status {self.proc.returncode} on SIGTERM"
-        self.log.close()
-        return warning
-
-
-def parse_kv(line: str) -> dict[str, str]:
-    return dict(tok.split("=", 1) for tok in line.split() if "=" in tok)
-
-
-def run_one(args, loadgen: Path, name: str, argv: list[str], size: int) -> tuple[Sample, list[str]]:
-    server = ServerProcess(name, argv, args.server_cpu)
-    warnings: list[str] = []
-    try:
-        port = server.start()
-        cmd = [str(loadgen), "--host", "127.0.0.1", "--port", str(port),
-               "--conns", str(args.conns), "--size", str(size),
-               "--duration", str(args.duration), "--warmup", str(args.warmup),
-               "--cpu", str(args.client_cpu), "--server-pid", str(server.proc.pid)]
-        try:
-            res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                 timeout=args.warmup + args.duration + 30,
-                                 preexec_fn=child_setup(None))
-        except subprocess.TimeoutExpired as e:
-            raise RunError(f"loadgen against {name} timed out") from e
-        result_lines = [ln for ln in res.stdout.splitlines() if ln.startswith("requests=")]
-        if res.returncode != 0 or not result_lines:
-            raise RunError(f"loadgen against {name} (size {size}) failed with status "
-                           f"{res.returncode}: {res.stderr.strip()[-500:]!r}; server output: "
-                           f"{server.output()[-300:]!r}")
-        kv = parse_kv(result_lines[-1])
-        requests, seconds = int(kv["requests"]), float(kv["seconds"])
-        srv_cpu, cli_cpu = float(kv["server_cpu_s"]), float(kv["client_cpu_s"])
-        if server.proc.poll() is not None:
-            raise RunError(f"{name} died during the run (status {server.proc.returncode})")
-        sample = Sample(rps=requests / seconds, cpu_us_per_req=srv_cpu * 1e6 / requests,
-                        server_cpu_pct=100.0 * srv_cpu / seconds,
-                        client_cpu_pct=100.0 * cli_cpu / seconds, requests=requests)
-        return sample, warnings
-    finally:
-        w = server.stop()
-        if w:
-            warnings.append(w)
-
-
-def fmt_size(n: int) -> str:
-    if n % 1024 == 0:
-        return f"{n // 1024} KiB"
-    return f"{n} B"
-
-
-def parse_sizes(text: str) -> list[int]:
-    sizes = []
-    for tok in text.split(","):
-        tok = tok.strip().lower()
-        mult = 1
-        if tok.endswith("k"):
-            tok, mult = tok[:-1], 1024
-        sizes.append(int(tok) * mult)
-    return sizes
-
-
-def host_info() -> list[str]:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return [f"{platform.node()}, Linux {platform.release()}, {os.cpu_count()} CPUs ({cpu})"]
-
-
-def build_config(build: Path) -> str:
-    """CMAKE_BUILD_TYPE and TREADLE_SANITIZE from the build dir's cache, for the report."""
-    cache: dict[str, str] = {}
-    try:
-        for line in (build / "CMakeCache.txt").read_text(errors="replace").splitlines():
-            m = re.match(r"(CMAKE_BUILD_TYPE|TREADLE_SANITIZE):\w+=(.*)", line)
-            if m:
-                cache[m.group(1)] = m.group(2)
-    except OSError:
-        return "build type unknown"
-    text = f"build type {cache.get('CMAKE_BUILD_TYPE') or 'none'}"
-    if cache.get("TREADLE_SANITIZE"):
-        text += f", sanitizers {cache['TREADLE_SANITIZE']}"
-    return text
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
 
 def render(args, cells: dict[tuple[str, int], Cell], servers: list[str], skipped: list[str],
            notes: list[str], started: str, load_start: str, build_cfg: str) -> str:
@@ -354,34 +140,10 @@ def main() -> int:
     ap.add_argument("--output", default=str(REPO / "bench" / "results" / "echo_cpp.md"))
     ap.add_argument("--no-write", action="store_true", help="print the table only")
     args = ap.parse_args()
-    if args.duration is None:
-        args.duration = 1.0 if args.quick else 5.0
-    if args.warmup is None:
-        args.warmup = 0.3 if args.quick else 1.0
-    if args.repeat is None:
-        args.repeat = 1 if args.quick else 3
-    if args.repeat < 1 or args.duration <= 0 or args.warmup < 0 or args.conns < 1:
-        ap.error("--repeat, --duration and --conns must be positive, --warmup non-negative")
+    timing_defaults(ap, args)
+    notes = pick_cpus(ap, args)
 
-    allowed = os.sched_getaffinity(0)
-    cpus = sorted(allowed)
-    if args.server_cpu is None:
-        args.server_cpu = cpus[0]
-    if args.client_cpu is None:
-        others = [c for c in cpus if c != args.server_cpu]
-        args.client_cpu = others[0] if others else args.server_cpu
-    for opt in ("server_cpu", "client_cpu"):
-        if getattr(args, opt) not in allowed:
-            ap.error(f"--{opt.replace('_', '-')} {getattr(args, opt)} is not among the CPUs this "
-                     f"process may use: {sorted(allowed)}")
-    notes = []
-    if args.server_cpu == args.client_cpu:
-        notes.append("server and loadgen share one CPU")
-
-    build = Path(args.build_dir)
-    if not build.is_absolute() and not build.exists():
-        build = REPO / build
-    build = build.resolve()
+    build = resolve_build_dir(args.build_dir)
     loadgen = build / LOADGEN
     if not os.access(loadgen, os.X_OK):
         print(f"error: {loadgen} not found; build it first: "
