@@ -38,6 +38,9 @@ void LoopBase::check_open() const {
 
 void LoopBase::schedule(Ref<HandleImpl> h) {
   check_open();
+  // One FIFO for everyone, as asyncio's single ready deque: a callback another thread
+  // scheduled before this call (happens-before) must run before this one.
+  adopt_remote();
   ready_.push_back(std::move(h));
 }
 

@@ -49,6 +49,21 @@ BOOST_AUTO_TEST_CASE(eight_threads_ten_thousand_calls_each_nothing_lost) {
   BOOST_TEST(in_order);
 }
 
+BOOST_AUTO_TEST_CASE(threadsafe_call_before_call_soon_runs_first) {
+  // asyncio's order: one FIFO, whichever thread scheduled (test_events'
+  // test_call_soon_threadsafe).
+  auto loop = make_test_loop();
+  std::vector<int> order;
+  std::thread t([&] { loop->call_soon_threadsafe([&] { order.push_back(1); }); });
+  t.join();  // happens-before the call_soon below
+  loop->call_soon([&] {
+    order.push_back(2);
+    loop->stop();
+  });
+  loop->run_forever();
+  BOOST_TEST((order == std::vector<int>{1, 2}));
+}
+
 BOOST_AUTO_TEST_CASE(threadsafe_call_wakes_a_loop_blocked_in_poll) {
   auto loop = make_test_loop();
   // No timers and no ready work: the loop blocks in poll indefinitely until woken.

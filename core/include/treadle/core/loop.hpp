@@ -95,7 +95,9 @@ class WaitHooks {
  *    was less than 50 µs ago: while callbacks keep the loop busy, I/O is still looked at
  *    every 50 µs, without a syscall per iteration.
  * 2. **Adopt.** Append callbacks scheduled from other threads (`call_soon_threadsafe`) to the
- *    ready queue, in the order they were scheduled.
+ *    ready queue, in the order they were scheduled. `call_soon` adopts them too before it
+ *    queues its own callback, so the ready queue is one FIFO across threads (asyncio's
+ *    order): a callback scheduled from another thread before a `call_soon` runs before it.
  * 3. **Timers.** Move every timer whose deadline is not after now to the ready queue, in
  *    deadline order (scheduling order among equal deadlines). Cancelled timers are dropped.
  * 4. **Ready.** Run the callbacks that are in the ready queue at the start of this phase, in
