@@ -4,6 +4,7 @@
 #include <boost/python.hpp>
 
 #include "loop_core.hpp"
+#include "native_protocols.hpp"
 #include "py_protocol.hpp"
 #include "treadle/loops/backends.hpp"
 
@@ -67,6 +68,7 @@ BOOST_PYTHON_MODULE(_treadle) {
           .def("_set_task_factory", set_task_factory)
           .def("get_task_factory", get_task_factory, "The task factory, or None.");
   treadle::py::register_stream_bindings();
+  treadle::py::register_native_protocols();
   if (!treadle::py::install_fast_methods(cls.ptr()) ||
       !treadle::py::init_handle_types(bp::scope().ptr())) {
     bp::throw_error_already_set();

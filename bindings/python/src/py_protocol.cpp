@@ -3,6 +3,8 @@
 // Tests: tests/python/test_tcp.py
 #include "py_protocol.hpp"
 
+#include "native_protocols.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -443,6 +445,11 @@ void PyProtocolCore::lost(std::error_code error) {
   PyRef r = PyRef::steal(PyObject_CallMethod(protocol_.get(), "connection_lost", "O", exc.get()));
   PyRef raised;
   if (!r) raised = fetch_exception();
+  PyRef transport = released();
+  if (raised) throw PyCallbackError(std::move(raised), std::move(transport), protocol_);
+}
+
+PyRef PyProtocolCore::released() {
   PyRef transport = std::move(transport_);
   if (transport) {
     PyRef done = PyRef::steal(PyObject_CallMethod(transport.get(), "_connection_lost", nullptr));
@@ -452,7 +459,7 @@ void PyProtocolCore::lost(std::error_code error) {
     PyRef done = PyRef::steal(PyObject_CallNoArgs(hook.get()));
     if (!done) core_->report_python_error("Exception in server connection tracking", nullptr);
   }
-  if (raised) throw PyCallbackError(std::move(raised), std::move(transport), protocol_);
+  return transport;
 }
 
 PyProtocol::PyProtocol(LoopCore* core, PyRef protocol, PyRef on_lost)
@@ -513,6 +520,7 @@ void PyBufferedProtocol::buffer_updated(std::size_t nbytes) {
 }
 
 std::shared_ptr<StreamProtocol> make_adapter(LoopCore* core, PyRef protocol, PyRef on_lost) {
+  if (auto native = make_native_adapter(core, protocol, on_lost)) return native;
   static PyObject* buffered_cls = nullptr;  // asyncio.BufferedProtocol, kept for good
   if (buffered_cls == nullptr) {
     PyRef mod = PyRef::steal(PyImport_ImportModule("asyncio.protocols"));

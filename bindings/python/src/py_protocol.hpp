@@ -83,6 +83,9 @@ class PyProtocolCore {
   void made(Transport& transport);
   bool eof();
   void lost(std::error_code error);
+  /// The bookkeeping after `connection_lost`: tells the Python transport object, calls the
+  /// server's `on_lost` hook; returns the transport object (now released).
+  PyRef released();
 
   LoopCore* core_;
   PyRef protocol_;

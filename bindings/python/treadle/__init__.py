@@ -10,7 +10,7 @@
 import asyncio as _asyncio
 import os as _os
 
-from . import _treadle
+from . import _treadle, protocols
 from ._loop import EventLoop
 from ._treadle import Handle, TimerHandle
 
