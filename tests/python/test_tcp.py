@@ -365,9 +365,6 @@ def test_unsupported_arguments(loop):
             await loop.create_connection(asyncio.Protocol, "127.0.0.1", 1, ssl=True)
         with socket.socket(type=socket.SOCK_DGRAM) as sock, pytest.raises(ValueError):
             await loop.create_connection(asyncio.Protocol, sock=sock)
-        with pytest.raises(NotImplementedError, match="happy_eyeballs_delay="):
-            await loop.create_connection(asyncio.Protocol, "127.0.0.1", 1,
-                                         happy_eyeballs_delay=0.1)
         with socket.socket(type=socket.SOCK_DGRAM) as sock, pytest.raises(ValueError):
             await loop.create_server(asyncio.Protocol, sock=sock)
         with socket.socket() as sock, pytest.raises(ValueError, match="at the same time"):

@@ -185,8 +185,9 @@ def test_unix_sock_adoption(loop, sock_path):
         csock.connect(sock_path)
         transport, client = await loop.create_unix_connection(lambda: Recorder(loop),
                                                               sock=csock)
-        # The loop took the socket: its fd now belongs to the transport.
-        assert csock.fileno() == -1
+        # As asyncio: the socket stays usable while the transport lives, closed with it.
+        assert csock.fileno() != -1
+        csock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         assert client.events == ["made"]
         assert transport.get_extra_info("peername") == sock_path
         transport.write(b"adopted")
@@ -196,6 +197,7 @@ def test_unix_sock_adoption(loop, sock_path):
         await client.lost
         with pytest.raises(OSError):
             os.fstat(fd)  # closed with the transport
+        assert csock.fileno() == -1
         server.close()
         await server.wait_closed()
         assert lsock.fileno() == -1  # the server closed the socket it was given
@@ -212,13 +214,14 @@ def test_tcp_sock_adoption(loop):
         csock = socket.create_connection(("127.0.0.1", port))
         local = csock.getsockname()
         transport, client = await loop.create_connection(lambda: Recorder(loop), sock=csock)
-        assert csock.fileno() == -1
+        assert csock.getsockname() == local  # still the caller's, shared with the transport
         assert transport.get_extra_info("peername") == ("127.0.0.1", port)
         assert transport.get_extra_info("sockname") == local
         transport.write(b"tcp adopted")
         await wait_for(lambda: bytes(client.data) == b"tcp adopted")
         transport.close()
         await client.lost
+        assert csock.fileno() == -1
         server.close()
         await server.wait_closed()
         with socket.socket() as s, pytest.raises(ValueError, match="at the same time"):
@@ -246,7 +249,7 @@ def test_connect_accepted_socket_socketpair(loop):
             transport, proto = await loop.connect_accepted_socket(lambda: Recorder(loop), b)
             assert isinstance(transport, asyncio.Transport)
             assert proto.events == ["made"]
-            assert b.fileno() == -1
+            assert b.fileno() != -1  # asyncio shares it with the transport until it closes
             assert transport.get_extra_info("peername") == ""
             assert transport.get_extra_info("sockname") == ""
             a.sendall(b"from peer")
@@ -257,6 +260,7 @@ def test_connect_accepted_socket_socketpair(loop):
             a.shutdown(socket.SHUT_WR)
             await proto.eof
             await proto.lost
+            assert b.fileno() == -1
             assert await loop.run_in_executor(None, a.recv, 100) == b""
         with socket.socket(type=socket.SOCK_DGRAM) as u, pytest.raises(ValueError):
             await loop.connect_accepted_socket(asyncio.Protocol, u)

@@ -19,7 +19,7 @@ import threading
 import warnings
 from asyncio import coroutines, events, format_helpers, futures, tasks
 
-from . import _sock, _transports, _treadle
+from . import _connect, _sock, _transports, _treadle
 
 __all__ = ("EventLoop",)
 
@@ -529,23 +529,20 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
                                 family=0, proto=0, flags=0, sock=None, local_addr=None,
                                 server_hostname=None, ssl_handshake_timeout=None,
                                 ssl_shutdown_timeout=None, happy_eyeballs_delay=None,
-                                interleave=None):
+                                interleave=None, all_errors=False):
         """Open a TCP connection to host:port; return (transport, protocol).
 
         The host is resolved off the loop thread (numeric addresses at once) and each address
-        is tried in turn; the transport is treadle's C++ StreamTransport.
+        is tried in turn; the transport is treadle's C++ StreamTransport. With
+        `happy_eyeballs_delay` the attempts overlap (RFC 8305), `interleave` alternates address
+        families, `local_addr` may be a name, and `all_errors=True` raises an ExceptionGroup of
+        every attempt's error, as in asyncio.
         """
         name = "create_connection"
         _reject(name, "ssl", ssl)
         _reject(name, "server_hostname", server_hostname)
         _reject(name, "ssl_handshake_timeout", ssl_handshake_timeout)
         _reject(name, "ssl_shutdown_timeout", ssl_shutdown_timeout)
-        _reject(name, "happy_eyeballs_delay", happy_eyeballs_delay)
-        _reject(name, "interleave", interleave)
-        if proto:
-            _reject(name, "proto", proto, proto)
-        if flags:
-            _reject(name, "flags", flags, flags)
         self._check_closed()
         if host is not None or port is not None:
             if sock is not None:
@@ -558,16 +555,15 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
             return await self._adopt_connection(sock, protocol_factory)
         if host is None or port is None:
             raise ValueError("host and port was not specified and no sock specified")
-        if family not in (0, socket.AF_INET, socket.AF_INET6):
-            raise NotImplementedError(f"{name}(): family={family!r} is not supported by "
-                                      f"treadle yet")
+        if happy_eyeballs_delay is not None and interleave is None:
+            interleave = 1  # RFC 8305 recommends a first address family count of 1
+        if (happy_eyeballs_delay is not None or interleave or all_errors or proto or flags
+                or family not in (0, socket.AF_INET, socket.AF_INET6)
+                or local_addr is not None):
+            return await self._create_connection_raced(
+                protocol_factory, host, port, family, proto, flags, local_addr,
+                happy_eyeballs_delay, interleave, all_errors)
         port = _port_number(port)
-        local_host, local_port = None, 0
-        if local_addr is not None:
-            local_host, local_port = local_addr
-            if not _is_numeric_host(local_host):
-                raise NotImplementedError(f"{name}(): local_addr must be numeric for now")
-            local_port = _port_number(local_port)
         fut = self.create_future()
 
         def done(transport, protocol, exc):
@@ -580,11 +576,35 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
                 fut.set_result((transport, protocol))
 
         _treadle._tcp_connect(self, str(host), port, protocol_factory, done, int(family),
-                              local_host, local_port)
+                              None, 0)
         try:
             return await fut
         finally:
             fut = None  # break the cycle through the exception's traceback
+
+    async def _create_connection_raced(self, protocol_factory, host, port, family, proto,
+                                       flags, local_addr, happy_eyeballs_delay, interleave,
+                                       all_errors):
+        """create_connection's general path: resolve in Python, race the attempts
+        (treadle._connect), then hand the connected socket to a C++ transport."""
+        infos = await self.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM,
+                                       proto=proto, flags=flags)
+        if not infos:
+            raise OSError("getaddrinfo() returned empty list")
+        local_infos = None
+        if local_addr is not None:
+            local_infos = await self.getaddrinfo(*local_addr, family=family,
+                                                 type=socket.SOCK_STREAM, proto=proto,
+                                                 flags=flags)
+            if not local_infos:
+                raise OSError("getaddrinfo() returned empty list")
+        sock = await _connect.connect_first(self, infos, local_infos, happy_eyeballs_delay,
+                                            interleave, all_errors)
+        try:
+            return await self._adopt_connection(sock, protocol_factory, owned=True)
+        except BaseException:
+            sock.close()
+            raise
 
     async def _resolve_passive(self, host, port, family, flags):
         if host is None or _is_numeric_host(host):
@@ -675,12 +695,20 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
             logger.info("%r is serving", server)
         return server
 
-    async def _adopt_connection(self, sock, protocol_factory):
-        """asyncio's _create_connection_transport: the loop takes `sock` (its fd is detached
-        into the C++ transport); returns once connection_made has been called."""
+    async def _adopt_connection(self, sock, protocol_factory, owned=False):
+        """asyncio's _create_connection_transport; returns once connection_made has run.
+
+        The C++ transport gets its own descriptor for the socket. The caller's `sock` stays
+        usable while the connection lives (asyncio shares it with the transport: setsockopt
+        on it keeps working) and is closed with the transport. An `owned` socket (one this
+        loop created) is detached instead.
+        """
         sock.setblocking(False)
         protocol = protocol_factory()
-        transport = _treadle._adopt_stream(self, sock.detach(), protocol)
+        fd = sock.detach() if owned else os.dup(sock.fileno())
+        transport = _treadle._adopt_stream(self, fd, protocol)
+        if not owned:
+            transport._user_sock = sock
         try:
             await tasks.sleep(0)  # connection_made was scheduled first: it runs before this
         except BaseException:

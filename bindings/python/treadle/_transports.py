@@ -133,6 +133,7 @@ class TCPTransport(asyncio.Transport):
             "peername": handle.peername(),
         }
         self._fd = fd
+        self._user_sock = None  # the caller's socket object of a sock= transport (closed with it)
 
     def __repr__(self):
         state = "closing" if self._h.is_closing() else "open"
@@ -196,6 +197,9 @@ class TCPTransport(asyncio.Transport):
     def _connection_lost(self):
         """Called by C++ once protocol.connection_lost() has returned."""
         self._protocol = None
+        if self._user_sock is not None:
+            self._user_sock.close()
+            self._user_sock = None
 
 
 class Server(asyncio.AbstractServer):
