@@ -3,6 +3,7 @@
 """sock_* coroutines, sock_sendfile and loop.sendfile on treadle's loop."""
 
 import asyncio
+import io
 import os
 import socket
 from unittest import mock
@@ -399,29 +400,44 @@ def test_loop_sendfile_over_tcp_transport(loop, tmp_path):
         transport.set_write_buffer_limits(high=64 * 1024)
         transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
         with open(path, "rb") as f:
+            # Native: sendfile(2) on the socket; the peer does not read, so it waits.
             sending = loop.create_task(loop.sendfile(transport, f, 7))
-            for _ in range(100):
-                await asyncio.sleep(0.01)
-                if proto.paused:
-                    break
-            assert proto.paused == 1  # the peer does not read: the transport's buffer filled
-            await asyncio.sleep(0.05)
-            assert not sending.done()  # ... and sendfile waits for it to drain
-            assert transport.get_write_buffer_size() <= 2 * 64 * 1024
+            await asyncio.sleep(0.1)
+            assert not sending.done()
+            assert not transport.is_reading()  # paused while sendfile owns the socket
+            with pytest.raises(RuntimeError, match="sendfile is in progress"):
+                transport.write(b"x")
             sinks[0].transport.resume_reading()
             sent = await sending
             assert sent == len(data) - 7
             assert f.tell() == len(data)
+            assert transport.is_reading()
             assert await loop.sendfile(transport, f, 0, 100) == 100
-            with pytest.raises(RuntimeError, match="fallback is disabled"):
-                await loop.sendfile(transport, f, fallback=False)
+        # Fallback (a file without fileno): transport.write() under flow control.
+        sinks[0].transport.pause_reading()
+        memfile = io.BytesIO(data)
+        paused_before = proto.paused
+        sending = loop.create_task(loop.sendfile(transport, memfile, 7))
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if proto.paused > paused_before:
+                break
+        assert proto.paused > paused_before  # the peer does not read: the buffer filled
+        await asyncio.sleep(0.05)
+        assert not sending.done()  # ... and sendfile waits for it to drain
+        assert transport.get_write_buffer_size() <= 2 * 64 * 1024
+        sinks[0].transport.resume_reading()
+        assert await sending == len(data) - 7
+        assert memfile.tell() == len(data)
+        with pytest.raises(asyncio.SendfileNotAvailableError):
+            await loop.sendfile(transport, io.BytesIO(data), fallback=False)
         assert transport.get_protocol() is proto
         assert transport.is_reading()
         assert proto.paused == proto.resumed
         transport.write(b"tail")
         transport.write_eof()
         got = await asyncio.wait_for(sinks[0].done, 10)
-        assert got == data[7:] + data[:100] + b"tail"
+        assert got == data[7:] + data[:100] + data[7:] + b"tail"
         transport.close()
         with pytest.raises(RuntimeError, match="closing"):
             with open(path, "rb") as f:

@@ -294,6 +294,7 @@ void StreamTransport::on_write(std::error_code ec, std::size_t n) {
     start_write();
     return;
   }
+  if (drained_) notify_drained({});
   if (state_ == State::closing) {
     force_close({});
   } else if (eof_pending_ && !eof_written_) {
@@ -384,8 +385,23 @@ void StreamTransport::force_close(std::error_code ec) {
   loop_.call_soon([this, ec] { call_connection_lost(ec); });
 }
 
+void StreamTransport::when_drained(std::function<void(std::error_code)> done) {
+  drained_ = std::move(done);
+  if (state_ == State::closed || lost_) {
+    notify_drained(make_error_code(errc::aborted));
+  } else if (queue_.empty() && !write_in_flight_) {
+    notify_drained({});
+  }
+}
+
+void StreamTransport::notify_drained(std::error_code ec) {
+  loop_.call_soon([done = std::move(drained_), ec] { done(ec); });
+  drained_ = nullptr;
+}
+
 void StreamTransport::call_connection_lost(std::error_code ec) {
   lost_ = true;
+  if (drained_) notify_drained(ec ? ec : make_error_code(errc::aborted));
   // Dropping the protocol breaks the usual cycle (protocol holding its transport).
   std::shared_ptr<StreamProtocol> protocol = std::move(protocol_);
   stream_ = nullptr;

@@ -172,6 +172,25 @@ void handle_set_limits(StreamHandle& h, std::size_t high, std::size_t low) {
   guarded([&] { h.t->set_write_buffer_limits(high, low); });
 }
 
+/// loop.sendfile's wait: `callback(exc)` once the write buffer is empty (exc None), or with
+/// the error that ended the connection first (ConnectionError if it was closed).
+void handle_when_drained(StreamHandle& h, bp::object core_obj, bp::object callback) {
+  LoopCore* core = core_of(core_obj.ptr());
+  if (core == nullptr) raise_pending();
+  h.t->when_drained([core, f = GilRef(callback.ptr())](std::error_code ec) {
+    PyRef exc;
+    if (ec == errc::aborted) {
+      exc = PyRef::steal(PyObject_CallFunction(PyExc_ConnectionError, "s",
+                                               "Connection is closed by peer"));
+    } else {
+      exc = exception_from_error(ec);
+    }
+    PyRef r;
+    if (exc) r = PyRef::steal(PyObject_CallOneArg(f.get(), exc.get()));
+    if (!r) core->report_python_error("Exception in sendfile's drain callback", nullptr);
+  });
+}
+
 void handle_set_protocol(StreamHandle& h, bp::object core_obj, bp::object transport,
                          bp::object protocol) {
   LoopCore* core = core_of(core_obj.ptr());
@@ -555,6 +574,7 @@ void register_stream_bindings() {
       .def("get_write_buffer_size", +[](StreamHandle& h) { return h.t->get_write_buffer_size(); })
       .def("get_write_buffer_limits", handle_limits)
       .def("set_write_buffer_limits", handle_set_limits)
+      .def("when_drained", handle_when_drained)
       .def("set_protocol", handle_set_protocol)
       .def("peername", handle_peername)
       .def("sockname", handle_sockname)

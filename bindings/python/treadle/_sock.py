@@ -13,7 +13,7 @@ import io
 import ipaddress
 import os
 import socket
-from asyncio import exceptions
+from asyncio import constants, exceptions
 
 try:
     import ssl as _ssl
@@ -427,19 +427,57 @@ class SockMixin:
     async def sendfile(self, transport, file, offset=0, count=None, *, fallback=True):
         """Send `file` (binary mode) over `transport`; return the number of bytes sent.
 
-        treadle's transports take the fallback path: the file is read in blocks and written
-        with transport.write(), waiting on the transport's flow control (pause_writing /
-        resume_writing) so the write buffer stays bounded; reading is paused meanwhile.
-        With fallback=False this raises RuntimeError, as asyncio does for transports without
-        native sendfile.
+        On treadle's stream transports this is zero-copy: once the write buffer has drained,
+        sendfile(2) moves the file to the socket (reading paused, transport.write() raising
+        RuntimeError meanwhile). If that is not possible (no fileno(), not a regular file)
+        and `fallback` is true, the file is read in blocks and written with
+        transport.write(), under the transport's flow control. Without fallback the error is
+        asyncio's: SendfileNotAvailableError, or RuntimeError for a transport that cannot do
+        native sendfile at all.
         """
         if transport.is_closing():
             raise RuntimeError("Transport is closing")
+        mode = getattr(transport, "_sendfile_compatible", constants._SendfileMode.UNSUPPORTED)
+        if mode is constants._SendfileMode.UNSUPPORTED:
+            raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
         _check_sendfile_params(None, file, offset, count)
+        if mode is constants._SendfileMode.TRY_NATIVE:
+            try:
+                return await self._sendfile_native(transport, file, offset, count)
+            except exceptions.SendfileNotAvailableError:
+                if not fallback:
+                    raise
         if not fallback:
             raise RuntimeError(f"fallback is disabled and native sendfile is not supported "
                                f"for transport {transport!r}")
         return await self._sendfile_fallback(transport, file, offset, count)
+
+    async def _sendfile_native(self, transport, file, offset, count):
+        """sendfile(2) on a treadle transport's socket, after its queued bytes."""
+        resume = transport.is_reading()
+        if resume:
+            transport.pause_reading()
+        transport._sendfile_busy = True
+        try:
+            drained = self.create_future()
+
+            def on_drained(exc):
+                if not drained.done():
+                    if exc is None:
+                        drained.set_result(None)
+                    else:
+                        drained.set_exception(exc)
+
+            transport._h.when_drained(self, on_drained)
+            await drained
+            # A duplicate descriptor: the readiness watcher of sock_sendfile's loop must not
+            # meet the transport's own registration of the same fd.
+            with socket.socket(fileno=os.dup(transport._fd)) as sock:
+                return await self._sock_sendfile_native(sock, file, offset, count)
+        finally:
+            transport._sendfile_busy = False
+            if resume and not transport.is_closing():
+                transport.resume_reading()
 
     async def _sendfile_fallback(self, transport, file, offset, count):
         _seek_start(file, offset)

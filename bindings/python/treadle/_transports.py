@@ -6,7 +6,7 @@
 import asyncio
 import os
 import socket
-from asyncio import trsock
+from asyncio import constants, trsock
 
 from . import _treadle
 
@@ -120,8 +120,12 @@ class TCPTransport(asyncio.Transport):
     C++ transport alive for as long as this object lives.
     """
 
+    # loop.sendfile may use sendfile(2) on this transport's socket (asyncio's flag).
+    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+
     def __init__(self, handle, loop, protocol):
         super().__init__()
+        self._sendfile_busy = False  # loop.sendfile owns the socket: write() must fail
         self._h = handle
         self._loop = loop
         self._protocol = protocol
@@ -165,9 +169,13 @@ class TCPTransport(asyncio.Transport):
 
     # WriteTransport
     def write(self, data):
+        if self._sendfile_busy:
+            raise RuntimeError("unable to write; sendfile is in progress")
         self._h.write(data)
 
     def writelines(self, list_of_data):
+        if self._sendfile_busy:
+            raise RuntimeError("unable to write; sendfile is in progress")
         self._h.writelines(list_of_data)
 
     def write_eof(self):

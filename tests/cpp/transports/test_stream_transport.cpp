@@ -183,6 +183,38 @@ BOOST_AUTO_TEST_CASE(abort_drops_the_queue_and_reports_once) {
   BOOST_TEST(client->lost == 1);
 }
 
+BOOST_AUTO_TEST_CASE(when_drained_waits_for_the_queue_and_never_runs_inline) {
+  auto loop = make_test_loop();
+  ServerSide side;
+  auto server = tcp_server(*loop, side.factory());
+  auto client = tcp_client(*loop, port_of(*server));
+  auto& t = dynamic_cast<StreamTransport&>(*client->transport);
+  int calls = 0;
+  std::error_code got = make_error_code(errc::invalid_argument);
+  t.when_drained([&](std::error_code ec) { ++calls, got = ec; });
+  BOOST_TEST(calls == 0);  // empty now: called on a later iteration, not inline
+  BOOST_REQUIRE(run_until(*loop, [&] { return calls == 1; }));
+  BOOST_TEST(!got);
+  const std::string big(8 << 20, 'd');
+  t.write(std::string_view(big));
+  t.when_drained([&](std::error_code ec) {
+    ++calls, got = ec;
+    BOOST_TEST(t.get_write_buffer_size() == 0u);
+  });
+  BOOST_REQUIRE(run_until(
+      *loop, [&] { return calls == 2; }, 30));
+  BOOST_TEST(!got);
+  BOOST_REQUIRE(run_until(*loop, [&] {
+    return !side.protocols.empty() && side.protocols[0]->data.size() == big.size();
+  }));
+  // A waiter pending when the connection is aborted hears errc::aborted.
+  t.write(std::string_view(big));
+  t.when_drained([&](std::error_code ec) { ++calls, got = ec; });
+  t.abort();
+  BOOST_REQUIRE(run_until(*loop, [&] { return calls == 3; }));
+  BOOST_TEST((got == errc::aborted));
+}
+
 BOOST_AUTO_TEST_CASE(peer_reset_during_write_is_reported_once) {
   auto loop = make_test_loop();
   ServerSide side;

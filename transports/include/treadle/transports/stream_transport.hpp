@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -99,6 +100,13 @@ class StreamTransport final : public Transport,
   void set_write_buffer_limits(std::optional<std::size_t> high = std::nullopt,
                                std::optional<std::size_t> low = std::nullopt) override;
 
+  /// @brief Calls `done` on a later iteration once the write buffer is empty (every queued
+  /// byte handed to the kernel): at once if it is empty now, with `errc::aborted` or the
+  /// connection's error if the connection ends first. One waiter at a time; a new one
+  /// replaces the old (which is dropped uncalled). This is what a zero-copy `sendfile(2)` on
+  /// the transport's socket waits for, so that its bytes follow the queued ones.
+  void when_drained(std::function<void(std::error_code)> done);
+
   /// @brief The current state.
   State state() const noexcept { return state_; }
   /// @brief The loop this transport runs on.
@@ -161,7 +169,9 @@ class StreamTransport final : public Transport,
   bool protocol_paused_ = false;
   bool eof_pending_ = false;  // write_eof() called; shut down once drained
   bool eof_written_ = false;
-  bool loop_gone_ = false;  // the loop closed: do not touch it again
+  bool loop_gone_ = false;                        // the loop closed: do not touch it again
+  std::function<void(std::error_code)> drained_;  // when_drained's waiter
+  void notify_drained(std::error_code ec);
 };
 
 }  // namespace treadle
