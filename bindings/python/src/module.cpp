@@ -3,6 +3,7 @@
 // Tests: tests/python/
 #include <boost/python.hpp>
 
+#include "fast_write.hpp"
 #include "loop_core.hpp"
 #include "native_protocols.hpp"
 #include "py_protocol.hpp"
@@ -70,7 +71,8 @@ BOOST_PYTHON_MODULE(_treadle) {
   treadle::py::register_stream_bindings();
   treadle::py::register_native_protocols();
   if (!treadle::py::install_fast_methods(cls.ptr()) ||
-      !treadle::py::init_handle_types(bp::scope().ptr())) {
+      !treadle::py::init_handle_types(bp::scope().ptr()) ||
+      !treadle::py::init_writer_type(bp::scope().ptr())) {
     bp::throw_error_already_set();
   }
 }

@@ -3,6 +3,7 @@
 // Tests: tests/python/test_tcp.py
 #include "py_protocol.hpp"
 
+#include "fast_write.hpp"
 #include "native_protocols.hpp"
 
 #include <arpa/inet.h>
@@ -88,61 +89,6 @@ bp::object to_object(PyRef r) {
 }
 
 // -- StreamHandle methods --------------------------------------------------------------------
-
-/// A read-only buffer of a bytes-like object, released on scope exit.
-class BufferView {
- public:
-  explicit BufferView(PyObject* o) {
-    if (!PyObject_CheckBuffer(o)) {
-      PyErr_Format(PyExc_TypeError, "data argument must be a bytes-like object, not '%.100s'",
-                   Py_TYPE(o)->tp_name);
-      raise_pending();
-    }
-    if (PyObject_GetBuffer(o, &view_, PyBUF_SIMPLE) < 0) raise_pending();
-  }
-  ~BufferView() { PyBuffer_Release(&view_); }
-  BufferView(const BufferView&) = delete;
-  BufferView& operator=(const BufferView&) = delete;
-  ConstBuffer bytes() const noexcept {
-    return {static_cast<const std::byte*>(view_.buf), static_cast<std::size_t>(view_.len)};
-  }
-
- private:
-  Py_buffer view_{};
-};
-
-void write_checked(StreamTransport& t, ConstBufferSequence buffers) {
-  try {
-    t.writev(buffers);
-  } catch (const std::system_error& e) {
-    if (e.code() == errc::closed) {
-      PyErr_SetString(PyExc_RuntimeError, "Cannot call write() after write_eof()");
-      raise_pending();
-    }
-    throw;
-  }
-}
-
-void handle_write(StreamHandle& h, bp::object data) {
-  BufferView view(data.ptr());
-  const ConstBuffer b = view.bytes();
-  guarded([&] { write_checked(*h.t, {&b, 1}); });
-}
-
-void handle_writelines(StreamHandle& h, bp::object seq) {
-  PyRef fast = PyRef::steal(PySequence_Fast(seq.ptr(), "writelines() expects an iterable"));
-  if (!fast) raise_pending();
-  const Py_ssize_t n = PySequence_Fast_GET_SIZE(fast.get());
-  std::vector<std::unique_ptr<BufferView>> views;
-  std::vector<ConstBuffer> buffers;
-  views.reserve(static_cast<std::size_t>(n));
-  buffers.reserve(static_cast<std::size_t>(n));
-  for (Py_ssize_t i = 0; i < n; ++i) {
-    views.push_back(std::make_unique<BufferView>(PySequence_Fast_GET_ITEM(fast.get(), i)));
-    buffers.push_back(views.back()->bytes());
-  }
-  guarded([&] { write_checked(*h.t, buffers); });
-}
 
 bp::object handle_peername(StreamHandle& h) {
   const std::any value = h.t->get_extra_info(extra::peername);
@@ -562,8 +508,7 @@ void set_transport_class(PyObject* cls) {
 void register_stream_bindings() {
   bp::class_<StreamHandle>("StreamHandle", "The C++ StreamTransport behind a Python transport.",
                            bp::no_init)
-      .def("write", handle_write)
-      .def("writelines", handle_writelines)
+      .def("writer", +[](StreamHandle& h) { return to_object(make_writer(h.t)); })
       .def("write_eof", +[](StreamHandle& h) { guarded([&] { h.t->write_eof(); }); })
       .def("close", +[](StreamHandle& h) { guarded([&] { h.t->close(); }); })
       .def("abort", +[](StreamHandle& h) { guarded([&] { h.t->abort(); }); })

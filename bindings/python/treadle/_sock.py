@@ -25,7 +25,9 @@ _TRANSPORT_BLOCK = 64 * 1024
 
 
 def _check_socket(sock):
-    """asyncio's checks for sock_* arguments: no SSLSocket, non-blocking."""
+    """asyncio's checks for sock_* arguments: a socket, no SSLSocket, non-blocking."""
+    if not isinstance(sock, socket.socket):
+        raise TypeError(f"a socket.socket was expected, got {sock!r}")
     if _ssl is not None and isinstance(sock, _ssl.SSLSocket):
         raise TypeError("Socket cannot be of type SSLSocket")
     if sock.gettimeout() != 0:
@@ -457,7 +459,7 @@ class SockMixin:
         resume = transport.is_reading()
         if resume:
             transport.pause_reading()
-        transport._sendfile_busy = True
+        transport._writer.set_sendfile_busy(True)
         try:
             drained = self.create_future()
 
@@ -475,7 +477,7 @@ class SockMixin:
             with socket.socket(fileno=os.dup(transport._fd)) as sock:
                 return await self._sock_sendfile_native(sock, file, offset, count)
         finally:
-            transport._sendfile_busy = False
+            transport._writer.set_sendfile_busy(False)
             if resume and not transport.is_closing():
                 transport.resume_reading()
 

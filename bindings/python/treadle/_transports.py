@@ -125,7 +125,11 @@ class TCPTransport(asyncio.Transport):
 
     def __init__(self, handle, loop, protocol):
         super().__init__()
-        self._sendfile_busy = False  # loop.sendfile owns the socket: write() must fail
+        # write/writelines are the Writer's C methods, found in the instance dict: one
+        # lookup and one C call per message (the class methods below document them).
+        self._writer = handle.writer()
+        self.write = self._writer.write
+        self.writelines = self._writer.writelines
         self._h = handle
         self._loop = loop
         self._protocol = protocol
@@ -169,14 +173,12 @@ class TCPTransport(asyncio.Transport):
 
     # WriteTransport
     def write(self, data):
-        if self._sendfile_busy:
-            raise RuntimeError("unable to write; sendfile is in progress")
-        self._h.write(data)
+        """Queue `data` (bytes-like) for sending; sent at once if nothing is queued."""
+        self._writer.write(data)
 
     def writelines(self, list_of_data):
-        if self._sendfile_busy:
-            raise RuntimeError("unable to write; sendfile is in progress")
-        self._h.writelines(list_of_data)
+        """Queue several bytes-like objects, sent together as one gather write."""
+        self._writer.writelines(list_of_data)
 
     def write_eof(self):
         self._h.write_eof()
