@@ -105,7 +105,9 @@ def test_docstrings():
         assert getattr(treadle.EventLoop, name).__doc__, name
 
 
-def test_network_methods_not_implemented(loop):
+def test_methods_not_implemented_yet_say_so(loop):
+    """Subprocesses and TLS come with their own capabilities; until then a clear error."""
     with pytest.raises(NotImplementedError):
-        loop.run_until_complete(loop.create_datagram_endpoint(asyncio.DatagramProtocol,
-                                                              local_addr=("127.0.0.1", 0)))
+        loop.run_until_complete(loop.subprocess_exec(asyncio.SubprocessProtocol, "true"))
+    with pytest.raises(NotImplementedError):
+        loop.run_until_complete(loop.start_tls(None, None, None))

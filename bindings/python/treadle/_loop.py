@@ -19,7 +19,7 @@ import threading
 import warnings
 from asyncio import coroutines, events, format_helpers, futures, tasks
 
-from . import _connect, _sock, _transports, _treadle
+from . import _connect, _datagram, _pipes, _sock, _transports, _treadle
 
 __all__ = ("EventLoop",)
 
@@ -83,14 +83,33 @@ def _numeric_address(host, port, family):
     return False
 
 
-def _port_number(port):
-    """An int port from an int or a numeric string (service names are resolved by the caller)."""
-    if isinstance(port, str) and port.isdigit():
-        port = int(port)
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-        raise NotImplementedError(f"port {port!r}: only numeric ports are supported by treadle "
-                                  f"yet")
+def _port_number(port, proto="tcp"):
+    """An int port from an int, a numeric string or a service name ("http"), with the errors
+    getaddrinfo/connect give: TypeError, socket.gaierror for an unknown service,
+    OverflowError out of range."""
+    if isinstance(port, bytes):
+        port = port.decode("ascii", "replace")
+    if isinstance(port, str):
+        if port.isdigit():
+            port = int(port)
+        else:
+            try:
+                return socket.getservbyname(port, proto)  # /etc/services: no network
+            except OSError:
+                raise socket.gaierror(socket.EAI_SERVICE,
+                                      f"Servname not supported for ai_socktype: {port!r}") from None
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise TypeError(f"port must be an int or a str, not {type(port).__name__!r}")
+    if not 0 <= port <= 65535:
+        raise OverflowError(f"port must be 0-65535, got {port}")
     return port
+
+
+def _sock_type(sock):
+    """sock.type, or TypeError for an object that is not a socket."""
+    if not isinstance(sock, socket.socket):
+        raise TypeError(f"a socket.socket was expected, got {sock!r}")
+    return sock.type
 
 
 def _run_until_complete_cb(fut):
@@ -550,7 +569,7 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
         else:
             if sock is None:
                 raise ValueError("host and port was not specified and no sock specified")
-            if sock.type != socket.SOCK_STREAM:
+            if _sock_type(sock) != socket.SOCK_STREAM:
                 raise ValueError(f"A Stream Socket was expected, got {sock!r}")
             return await self._adopt_connection(sock, protocol_factory)
         if host is None or port is None:
@@ -631,7 +650,7 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
         if sock is not None:
             if host is not None or port is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
-            if sock.type != socket.SOCK_STREAM:
+            if _sock_type(sock) != socket.SOCK_STREAM:
                 raise ValueError(f"A Stream Socket was expected, got {sock!r}")
             return await self._serve_sockets([sock], protocol_factory, backlog, start_serving)
         if host is None and port is None:
@@ -757,7 +776,7 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
                 fut = None  # break the cycle through the exception's traceback
         if sock is None:
             raise ValueError("no path and sock were specified")
-        if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+        if sock.family != socket.AF_UNIX or _sock_type(sock) != socket.SOCK_STREAM:
             raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
         return await self._adopt_connection(sock, protocol_factory)
 
@@ -803,14 +822,14 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
         else:
             if sock is None:
                 raise ValueError("path was not specified, and no sock specified")
-            if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+            if sock.family != socket.AF_UNIX or _sock_type(sock) != socket.SOCK_STREAM:
                 raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
         return await self._serve_sockets([sock], protocol_factory, backlog, start_serving)
 
     async def connect_accepted_socket(self, protocol_factory, sock, *, ssl=None,
                                       ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
         """Wrap an accepted connection's socket in a transport; (transport, protocol)."""
-        if sock.type != socket.SOCK_STREAM:
+        if _sock_type(sock) != socket.SOCK_STREAM:
             raise ValueError(f"A Stream Socket was expected, got {sock!r}")
         if ssl_handshake_timeout is not None and not ssl:
             raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
@@ -836,10 +855,35 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
             return socket.getnameinfo(sockaddr, flags)
         return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
 
+    # -- datagrams and pipes (Python transports over readiness watchers) -------------------
+
+    async def create_datagram_endpoint(self, protocol_factory, local_addr=None,
+                                       remote_addr=None, *, family=0, proto=0, flags=0,
+                                       reuse_port=None, allow_broadcast=None, sock=None):
+        """A datagram (UDP or Unix datagram) endpoint; returns (transport, protocol).
+
+        asyncio's semantics: `local_addr`/`remote_addr` are resolved off the loop thread and
+        bound/connected, or `sock` is used as given; see treadle._datagram.
+        """
+        self._check_closed()
+        return await _datagram.create_datagram_endpoint(
+            self, protocol_factory, local_addr, remote_addr, family=family, proto=proto,
+            flags=flags, reuse_port=reuse_port, allow_broadcast=allow_broadcast, sock=sock)
+
+    async def connect_read_pipe(self, protocol_factory, pipe):
+        """Read from the file-like `pipe` (a pipe, FIFO, socket or pty) with a protocol;
+        returns (transport, protocol). The transport owns `pipe` and closes it."""
+        self._check_closed()
+        return await _pipes.connect_read_pipe(self, protocol_factory, pipe)
+
+    async def connect_write_pipe(self, protocol_factory, pipe):
+        """Write to the file-like `pipe` (a pipe, FIFO, socket or character device) through a
+        transport; returns (transport, protocol). The transport owns `pipe` and closes it."""
+        self._check_closed()
+        return await _pipes.connect_write_pipe(self, protocol_factory, pipe)
+
     # -- not yet implemented: the rest of the network API ------------------------------------
 
-    for _name in ("create_datagram_endpoint",
-                  "connect_read_pipe", "connect_write_pipe", "subprocess_exec",
-                  "subprocess_shell", "start_tls"):
+    for _name in ("subprocess_exec", "subprocess_shell", "start_tls"):
         locals()[_name] = _not_implemented(_name)
     del _name
