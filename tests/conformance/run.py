@@ -22,9 +22,14 @@ import sys
 import time
 import unittest
 
+import mixins
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULES = ["test_taskgroups", "test_timeouts", "test_waitfor", "test_locks", "test_queues",
-           "test_context", "test_futures2", "test_threads", "test_runners"]
+           "test_context", "test_futures2", "test_threads", "test_runners",
+           # the network API: streams through the policy, the rest through mixins.py
+           "test_streams", "test_events", "test_sock_lowlevel", "test_sendfile", "test_server",
+           "test_buffered_proto"]
 MODULE_TIMEOUT = 300
 CREATED = [0]  # treadle loops the policy made in this (child) process
 
@@ -106,7 +111,15 @@ def child(backend, module, verbose):
     name = f"test.test_asyncio.{module}"
     if module == "test_runners":
         patch_runners(backend)
-    suite = unittest.TestLoader().loadTestsFromName(name)
+    if module in mixins.MIXINS:
+        import treadle
+
+        def count():
+            CREATED[0] += 1
+
+        suite = mixins.suite(module, lambda: treadle.new_event_loop(backend), count)
+    else:
+        suite = unittest.TestLoader().loadTestsFromName(name)
     stream = sys.stderr if verbose else open(os.devnull, "w")
     runner = unittest.TextTestRunner(stream=stream, verbosity=2 if verbose else 0,
                                      resultclass=Collector)
