@@ -78,12 +78,18 @@ void AsioChannel::async_read_some(MutableBuffer buffer, Completion done) {
 void AsioChannel::async_write_some(ConstBufferSequence buffers, Completion done) {
   *write_in_flight_ = true;
   // The flag is shared: the channel may be gone by the time the handler runs.
-  socket_.async_write_some(gather(buffers),
-                           [flag = write_in_flight_, loop = &loop_, done = std::move(done)](
-                               boost::system::error_code ec, std::size_t n) {
-                             *flag = false;
-                             loop->run_io_callback([&] { done(translate(ec), n); });
-                           });
+  auto handler = [flag = write_in_flight_, loop = &loop_, done = std::move(done)](
+                     boost::system::error_code ec, std::size_t n) {
+    *flag = false;
+    loop->run_io_callback([&] { done(translate(ec), n); });
+  };
+  // One buffer: Asio then uses send(2), a smaller operation object and no iovec import.
+  if (buffers.size() == 1) {
+    socket_.async_write_some(asio::buffer(buffers[0].data(), buffers[0].size()),
+                             std::move(handler));
+  } else {
+    socket_.async_write_some(gather(buffers), std::move(handler));
+  }
 }
 
 std::size_t AsioChannel::try_write_some(ConstBufferSequence buffers, std::error_code& ec) {
@@ -96,7 +102,10 @@ std::size_t AsioChannel::try_write_some(ConstBufferSequence buffers, std::error_
     return 0;
   }
   boost::system::error_code bec;
-  const std::size_t n = socket_.write_some(gather(buffers), bec);
+  const std::size_t n =
+      buffers.size() == 1
+          ? socket_.write_some(asio::buffer(buffers[0].data(), buffers[0].size()), bec)
+          : socket_.write_some(gather(buffers), bec);
   ec = bec == asio::error::would_block ? errno_code(EAGAIN) : translate(bec);
   return n;
 }
