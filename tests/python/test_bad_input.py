@@ -319,3 +319,30 @@ def test_operations_on_closed_loop(loop):
     coro.close()  # never started (asyncio behaves the same)
     with pytest.raises(RuntimeError, match="closed"):
         loop.call_soon(print)
+
+
+def test_fd_of_a_transport_is_refused(loop):
+    """asyncio refuses add_reader/sock_* on a socket a live transport uses."""
+    async def main():
+        server, port, _ = await echo_server(loop)
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setblocking(False)
+        transport, proto = await loop.create_connection(lambda: Recorder(loop), sock=sock)
+        own_fd = transport.get_extra_info("socket").fileno()
+        for fd in (sock, own_fd):
+            with pytest.raises(RuntimeError, match="is used by transport"):
+                loop.add_reader(fd, lambda: None)
+            with pytest.raises(RuntimeError, match="is used by transport"):
+                loop.add_writer(fd, lambda: None)
+            with pytest.raises(RuntimeError, match="is used by transport"):
+                loop.remove_reader(fd)
+        with pytest.raises(RuntimeError, match="is used by transport"):
+            await loop.sock_recv(sock, 10)
+        with pytest.raises(RuntimeError, match="is used by transport"):
+            await loop.sock_sendall(sock, b"x")
+        transport.close()
+        await proto.lost
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())

@@ -17,6 +17,7 @@ import stat
 import sys
 import threading
 import warnings
+import weakref
 from asyncio import coroutines, events, format_helpers, futures, tasks
 
 from . import _connect, _datagram, _pipes, _sock, _transports, _treadle
@@ -148,6 +149,9 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
         self._default_executor = None
         self._executor_shutdown_called = False
         self._asyncgens = set()
+        # fd -> the stream transport using it (asyncio's name): add_reader, sock_* and friends
+        # refuse an fd a live transport owns.
+        self._transports = weakref.WeakValueDictionary()
         self._asyncgens_shutdown_called = False
         self._exception_handler = None
         self._signal_handlers = {}
@@ -369,19 +373,29 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
 
     # -- readiness watchers ------------------------------------------------------------------
 
+    def _ensure_fd_no_transport(self, fd):
+        """RuntimeError if a live transport of this loop uses `fd` (asyncio's check: watching
+        or reading a transport's socket behind its back would steal its events)."""
+        fileno = _fileobj_to_fd(fd)
+        transport = self._transports.get(fileno)
+        if transport is not None and not transport.is_closing():
+            raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
+        return fileno
+
     def add_reader(self, fd, callback, *args):
         """Call callback(*args) whenever `fd` (an int or an object with fileno()) is readable."""
         self._check_closed()
         if self.get_debug():
             self._check_thread()
             self._check_callback(callback, "add_reader")
-        self._add_reader(_fileobj_to_fd(fd), callback, args, contextvars.copy_context())
+        fileno = self._ensure_fd_no_transport(fd)
+        self._add_reader(fileno, callback, args, contextvars.copy_context())
 
     def remove_reader(self, fd):
         """Stop watching `fd` for reading; True if it was watched."""
         if self.is_closed():
             return False
-        return self._remove_reader(_fileobj_to_fd(fd))
+        return self._remove_reader(self._ensure_fd_no_transport(fd))
 
     def add_writer(self, fd, callback, *args):
         """Call callback(*args) whenever `fd` (an int or an object with fileno()) is writable."""
@@ -389,13 +403,14 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
         if self.get_debug():
             self._check_thread()
             self._check_callback(callback, "add_writer")
-        self._add_writer(_fileobj_to_fd(fd), callback, args, contextvars.copy_context())
+        fileno = self._ensure_fd_no_transport(fd)
+        self._add_writer(fileno, callback, args, contextvars.copy_context())
 
     def remove_writer(self, fd):
         """Stop watching `fd` for writing; True if it was watched."""
         if self.is_closed():
             return False
-        return self._remove_writer(_fileobj_to_fd(fd))
+        return self._remove_writer(self._ensure_fd_no_transport(fd))
 
     # -- signals (as asyncio's unix_events: set_wakeup_fd + a reader) ------------------------
 
@@ -728,6 +743,7 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
         transport = _treadle._adopt_stream(self, fd, protocol)
         if not owned:
             transport._user_sock = sock
+            self._transports[sock.fileno()] = transport
         try:
             await tasks.sleep(0)  # connection_made was scheduled first: it runs before this
         except BaseException:

@@ -203,6 +203,7 @@ class SockMixin:
     async def _sock_io(self, sock, writer, method, *args):
         # The method is looked up again on every try (as asyncio does; tests swap it).
         _check_socket(sock)
+        self._ensure_fd_no_transport(sock)
         try:
             return getattr(sock, method)(*args)
         except (BlockingIOError, InterruptedError):
@@ -244,6 +245,7 @@ class SockMixin:
         how much was sent (as asyncio).
         """
         _check_socket(sock)
+        self._ensure_fd_no_transport(sock)
         try:
             sent = sock.send(data)
         except (BlockingIOError, InterruptedError):
@@ -280,6 +282,7 @@ class SockMixin:
     async def sock_connect(self, sock, address):
         """Connect the non-blocking socket `sock` to `address` (host names are resolved)."""
         _check_socket(sock)
+        self._ensure_fd_no_transport(sock)
         if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_ip_literal(address[0]):
             infos = await self.getaddrinfo(address[0], address[1], family=sock.family,
                                            type=sock.type, proto=sock.proto)
@@ -335,6 +338,7 @@ class SockMixin:
         (None: to end of file); the file position is left after the last byte sent.
         """
         _check_socket(sock)
+        self._ensure_fd_no_transport(sock)
         _check_sendfile_params(sock, file, offset, count)
         try:
             return await self._sock_sendfile_native(sock, file, offset, count)

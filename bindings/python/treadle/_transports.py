@@ -141,6 +141,7 @@ class TCPTransport(asyncio.Transport):
             "peername": handle.peername(),
         }
         self._fd = fd
+        loop._transports[fd] = self  # loop.add_reader(fd) & co. now refuse this fd
         self._user_sock = None  # the caller's socket object of a sock= transport (closed with it)
 
     def __repr__(self):
