@@ -36,8 +36,17 @@ class ProactorLoop::Watcher final : public std::enable_shared_from_this<Watcher>
     bool& armed = type == Wait::wait_read ? read_armed_ : write_armed_;
     if (armed || retired) return;
     armed = true;
-    pollfd p{fd_, static_cast<short>(type == Wait::wait_read ? POLLIN : POLLOUT), 0};
+    // The watcher's very first wait needs no level check: Asio has just registered the fd
+    // with epoll_ctl (and adds EPOLLOUT with another for a write wait), which queues an event
+    // at once if the fd is ready, and no epoll_wait can have consumed it yet. Any later wait
+    // may follow a consumed edge, so it checks the level first.
     auto self = shared_from_this();
+    if (fresh_) {
+      fresh_ = false;
+      sd_.async_wait(type, [self, type](boost::system::error_code ec) { self->ready(type, ec); });
+      return;
+    }
+    pollfd p{fd_, static_cast<short>(type == Wait::wait_read ? POLLIN : POLLOUT), 0};
     if (::poll(&p, 1, 0) > 0) {
       // Still ready: run again in the next poll phase (posting now would run it again inside
       // this very phase, forever, for a callback that does not drain the fd).
@@ -71,6 +80,7 @@ class ProactorLoop::Watcher final : public std::enable_shared_from_this<Watcher>
   asio::posix::stream_descriptor sd_;
   bool read_armed_ = false;
   bool write_armed_ = false;
+  bool fresh_ = true;  // no wait was started yet (see arm())
 };
 
 ProactorLoop::ProactorLoop() = default;
