@@ -95,8 +95,10 @@ class ServerProcess:
         self.port = 0
 
     def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace").strip()
+        # pread, not seek + read: the child writes through the same open file description, so
+        # moving its offset here could make the child overwrite what it printed before.
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace").strip()
 
     def start(self) -> int:
         self.port = free_port()
