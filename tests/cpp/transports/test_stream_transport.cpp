@@ -165,7 +165,8 @@ BOOST_AUTO_TEST_CASE(abort_drops_the_queue_and_reports_once) {
   ServerSide side;
   auto server = tcp_server(*loop, side.factory());
   auto client = tcp_client(*loop, port_of(*server));
-  std::string big(8 << 20, 'x');
+  // More than loopback's socket buffers can take at once (tcp_wmem/tcp_rmem maxima).
+  std::string big(32 << 20, 'x');
   client->transport->write(std::string_view(big));
   const auto queued = client->transport->get_write_buffer_size();
   BOOST_TEST(queued > 0u);
@@ -178,7 +179,10 @@ BOOST_AUTO_TEST_CASE(abort_drops_the_queue_and_reports_once) {
   BOOST_TEST(client->lost_error == errc::aborted);
   BOOST_REQUIRE(
       run_until(*loop, [&] { return !side.protocols.empty() && side.protocols[0]->lost == 1; }));
-  BOOST_TEST(side.protocols[0]->data.size() <= big.size() - queued);
+  // The queue was dropped: not everything arrives. (Bytes counted as queued may still arrive:
+  // a write in flight counts until its completion, and a proactor's channel may have handed
+  // them to the kernel already, speculatively, inside async_write_some.)
+  BOOST_TEST(side.protocols[0]->data.size() < big.size());
   loop->run_once(0.01);
   BOOST_TEST(client->lost == 1);
 }
