@@ -114,6 +114,10 @@ PyObject* writer_set_sendfile_busy(PyObject* self, PyObject* flag) {
   Py_RETURN_NONE;
 }
 
+PyObject* writer_is_closing(PyObject* self, PyObject* /*unused*/) {
+  return PyBool_FromLong(reinterpret_cast<WriterObject*>(self)->transport->is_closing() ? 1 : 0);
+}
+
 void writer_dealloc(PyObject* self) {
   auto* w = reinterpret_cast<WriterObject*>(self);
   w->transport.~shared_ptr();
@@ -126,6 +130,8 @@ PyMethodDef writer_methods[] = {
     {"write", writer_write, METH_O, "write(data): queue a bytes-like object (asyncio's)."},
     {"writelines", writer_writelines, METH_O,
      "writelines(list_of_data): queue every bytes-like object, as one gather write."},
+    {"is_closing", writer_is_closing, METH_NOARGS,
+     "is_closing(): True once the transport is closing or closed (asyncio's)."},
     {"set_sendfile_busy", writer_set_sendfile_busy, METH_O,
      "set_sendfile_busy(flag): make write()/writelines() raise while loop.sendfile runs."},
     {nullptr, nullptr, 0, nullptr}};

@@ -13,7 +13,7 @@ namespace treadle::py {
 /**
  * A new `treadle._treadle.Writer` for `t`: an object whose `write(data)` and
  * `writelines(seq)` methods (METH_O builtins) hand bytes-like objects straight to the C++
- * transport, and whose `set_sendfile_busy(flag)` makes both raise asyncio's
+ * transport, whose `is_closing()` answers asyncio streams' per-drain() question, and whose `set_sendfile_busy(flag)` makes both raise asyncio's
  * "sendfile is in progress" RuntimeError while loop.sendfile owns the socket.
  *
  * treadle's Python transport stores the bound methods as instance attributes, so that

@@ -130,6 +130,7 @@ class TCPTransport(asyncio.Transport):
         self._writer = handle.writer()
         self.write = self._writer.write
         self.writelines = self._writer.writelines
+        self.is_closing = self._writer.is_closing  # asked on every StreamWriter.drain()
         self._h = handle
         self._loop = loop
         self._protocol = protocol
