@@ -149,9 +149,11 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
         self._default_executor = None
         self._executor_shutdown_called = False
         self._asyncgens = set()
-        # fd -> the stream transport using it (asyncio's name): add_reader, sock_* and friends
-        # refuse an fd a live transport owns.
-        self._transports = weakref.WeakValueDictionary()
+        # fd -> weak reference to the stream transport using it: add_reader, sock_* and
+        # friends refuse an fd a live transport owns. A plain dict of weakrefs, not a
+        # WeakValueDictionary: its get() is C, asked on every sock_* call. Dead entries are
+        # harmless and overwritten when the fd number is reused.
+        self._transports = {}
         self._asyncgens_shutdown_called = False
         self._exception_handler = None
         self._signal_handlers = {}
@@ -377,7 +379,8 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
         """RuntimeError if a live transport of this loop uses `fd` (asyncio's check: watching
         or reading a transport's socket behind its back would steal its events)."""
         fileno = _fileobj_to_fd(fd)
-        transport = self._transports.get(fileno)
+        ref = self._transports.get(fileno)
+        transport = ref() if ref is not None else None
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
         return fileno
@@ -743,7 +746,7 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
         transport = _treadle._adopt_stream(self, fd, protocol)
         if not owned:
             transport._user_sock = sock
-            self._transports[sock.fileno()] = transport
+            self._transports[sock.fileno()] = weakref.ref(transport)
         try:
             await tasks.sleep(0)  # connection_made was scheduled first: it runs before this
         except BaseException:

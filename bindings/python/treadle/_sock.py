@@ -8,6 +8,7 @@ usable. Sockets must be non-blocking (ValueError otherwise).
 """
 
 import asyncio
+import contextvars
 import errno
 import io
 import ipaddress
@@ -169,18 +170,25 @@ class SockMixin:
             owners = self._sock_owners = {}
         key = (fd, writer)
         owners[key] = fut
+        # The private watchers: the caller checked the socket (and that no transport owns
+        # it); the public methods would check it again, twice per operation.
+        self._check_closed()
+        if self._debug_enabled():
+            self._check_thread()
         if writer:
-            self.add_writer(fd, callback, fut, *args)
+            self._add_writer(fd, callback, (fut, *args), contextvars.copy_context())
         else:
-            self.add_reader(fd, callback, fut, *args)
+            self._add_reader(fd, callback, (fut, *args), contextvars.copy_context())
 
         def unregister(_fut):
             if owners.get(key) is fut:
                 del owners[key]
+                if self.is_closed():
+                    return
                 if writer:
-                    self.remove_writer(fd)
+                    self._remove_writer(fd)
                 else:
-                    self.remove_reader(fd)
+                    self._remove_reader(fd)
 
         fut.add_done_callback(unregister)
 

@@ -6,6 +6,7 @@
 import asyncio
 import os
 import socket
+import weakref
 from asyncio import constants, trsock
 
 from . import _treadle
@@ -142,7 +143,7 @@ class TCPTransport(asyncio.Transport):
             "peername": handle.peername(),
         }
         self._fd = fd
-        loop._transports[fd] = self  # loop.add_reader(fd) & co. now refuse this fd
+        loop._transports[fd] = weakref.ref(self)  # loop.add_reader(fd) & co. refuse this fd
         self._user_sock = None  # the caller's socket object of a sock= transport (closed with it)
 
     def __repr__(self):
