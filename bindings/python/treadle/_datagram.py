@@ -27,24 +27,18 @@ or closes its socket quietly instead.
 import asyncio
 import collections
 import logging
-import os
 import socket
-import stat
 import warnings
 from asyncio import constants, trsock
+
+from ._common import WriteFlowControl, remove_stale_unix_socket, set_result_unless_cancelled
 
 __all__ = ("create_datagram_endpoint", "DatagramTransport")
 
 logger = logging.getLogger("asyncio")
 
 
-def _set_result_unless_cancelled(fut, result):
-    # The caller of create_datagram_endpoint may have been cancelled meanwhile.
-    if not fut.cancelled():
-        fut.set_result(result)
-
-
-class DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
+class DatagramTransport(WriteFlowControl, asyncio.DatagramTransport, asyncio.Transport):
     """asyncio's datagram transport over a non-blocking ``SOCK_DGRAM`` socket it owns.
 
     Also an ``asyncio.Transport``, as asyncio's own datagram transport is (CPython's tests
@@ -78,14 +72,13 @@ class DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
         self._conn_lost = 0
         self._reading = False
         self._writing = False
-        self._protocol_paused = False
-        self._set_write_buffer_limits()
+        self._init_flow_control()
         self._sock = sock  # last: repr() and __del__ rely on the state above once it is set
         loop.call_soon(self._connection_made)
         # Reading starts only once the protocol knows its transport.
         loop.call_soon(self._start_reading)
         if waiter is not None:
-            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+            loop.call_soon(set_result_unless_cancelled, waiter)
 
     def __repr__(self):
         # Must work at any time: before connection_made, after the loop was closed.
@@ -186,51 +179,6 @@ class DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
     def get_write_buffer_size(self):
         """Bytes queued and not yet handed to the kernel."""
         return self._buffer_size
-
-    def get_write_buffer_limits(self):
-        """(low, high) water marks of the write queue."""
-        return (self._low_water, self._high_water)
-
-    def set_write_buffer_limits(self, high=None, low=None):
-        """Set the water marks: pause_writing() above `high`, resume_writing() at `low`."""
-        self._set_write_buffer_limits(high, low)
-        self._maybe_pause_protocol()
-
-    def _set_write_buffer_limits(self, high=None, low=None):
-        # asyncio's defaults: 64 KiB, low a quarter of high (or high four times low).
-        if high is None:
-            high = 64 * 1024 if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
-
-    def _maybe_pause_protocol(self):
-        if self._buffer_size <= self._high_water or self._protocol_paused:
-            return
-        self._protocol_paused = True
-        self._call_flow_control("pause_writing")
-
-    def _maybe_resume_protocol(self):
-        if self._protocol_paused and self._buffer_size <= self._low_water:
-            self._protocol_paused = False
-            self._call_flow_control("resume_writing")
-
-    def _call_flow_control(self, name):
-        # A failing pause/resume_writing is reported but does not end the transport (asyncio).
-        try:
-            getattr(self._protocol, name)()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler({
-                "message": f"protocol.{name}() failed",
-                "exception": exc,
-                "transport": self,
-                "protocol": self._protocol,
-            })
 
     def _send(self, data, addr):
         # A connected socket (connected by its owner before sock= adoption, too) takes send():
@@ -393,21 +341,6 @@ def _check_sock_args(sock, **modifiers):
                          f"specified. ({problems})")
 
 
-def _remove_stale_unix_socket(path):
-    """Remove a socket file left at `path` by an earlier endpoint, as asyncio does."""
-    # An abstract address (leading NUL) has no file; str and bytes paths both count.
-    if path[0] in (0, "\x00"):
-        return
-    try:
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            os.remove(path)
-    except FileNotFoundError:
-        pass
-    except OSError as err:
-        # The directory may allow creating the socket but not inspecting it.
-        logger.error("Unable to check or remove stale UNIX socket %r: %r", path, err)
-
-
 async def _address_pairs(loop, local_addr, remote_addr, family, proto, flags):
     """[((family, proto), (local, remote))] to try in order, as asyncio computes them."""
     if not (local_addr or remote_addr):
@@ -420,7 +353,7 @@ async def _address_pairs(loop, local_addr, remote_addr, family, proto, flags):
             if addr is not None and not isinstance(addr, (str, bytes)):
                 raise TypeError("string is expected")
         if local_addr:
-            _remove_stale_unix_socket(local_addr)
+            remove_stale_unix_socket(local_addr)
         return [((family, proto), (local_addr, remote_addr))]
     # Group the resolved addresses by (family, proto), in the order the resolver gave them.
     by_kind = {}

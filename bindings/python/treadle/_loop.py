@@ -13,7 +13,6 @@ import ipaddress
 import os
 import signal
 import socket
-import stat
 import sys
 import threading
 import warnings
@@ -21,6 +20,7 @@ import weakref
 from asyncio import coroutines, events, format_helpers, futures, tasks
 
 from . import _connect, _datagram, _pipes, _sock, _transports, _treadle
+from ._common import remove_stale_unix_socket
 
 __all__ = ("EventLoop",)
 
@@ -84,7 +84,7 @@ def _numeric_address(host, port, family):
     return False
 
 
-def _port_number(port, proto="tcp"):
+def _port_number(port):
     """An int port from an int, a numeric string or a service name ("http"), with the errors
     getaddrinfo/connect give: TypeError, socket.gaierror for an unknown service,
     OverflowError out of range."""
@@ -95,7 +95,7 @@ def _port_number(port, proto="tcp"):
             port = int(port)
         else:
             try:
-                return socket.getservbyname(port, proto)  # /etc/services: no network
+                return socket.getservbyname(port, "tcp")  # /etc/services: no network
             except OSError:
                 raise socket.gaierror(socket.EAI_SERVICE,
                                       f"Servname not supported for ai_socktype: {port!r}") from None
@@ -817,16 +817,7 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
                 raise ValueError("path and sock can not be specified at the same time")
             path = os.fspath(path)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            # An abstract socket (leading NUL) has no file; str and bytes paths both work.
-            if path[0] not in (0, "\x00"):
-                try:
-                    if stat.S_ISSOCK(os.stat(path).st_mode):
-                        os.remove(path)
-                except FileNotFoundError:
-                    pass
-                except OSError as err:
-                    # The directory may allow creating the socket only.
-                    logger.error("Unable to check or remove stale UNIX socket %r: %r", path, err)
+            remove_stale_unix_socket(path)
             try:
                 sock.bind(path)
             except OSError as exc:

@@ -26,6 +26,8 @@ import os
 import stat
 import warnings
 
+from ._common import WriteFlowControl, set_result_unless_cancelled
+
 logger = logging.getLogger("asyncio")
 
 _MAX_READ = 256 * 1024
@@ -115,7 +117,7 @@ class ReadPipeTransport(_PipeTransport, asyncio.ReadTransport):
         # connection_made first, then reading, then the caller's await returns (asyncio order).
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._add_reader)
-        loop.call_soon(_set_result_unless_cancelled, waiter)
+        loop.call_soon(set_result_unless_cancelled, waiter)
 
     def _add_reader(self):
         if not self._closing and not self._paused:
@@ -163,7 +165,7 @@ class ReadPipeTransport(_PipeTransport, asyncio.ReadTransport):
         self._loop.call_soon(self._call_connection_lost, exc)
 
 
-class WritePipeTransport(_PipeTransport, asyncio.WriteTransport):
+class WritePipeTransport(_PipeTransport, WriteFlowControl, asyncio.WriteTransport):
     """The write end of a pipe (or a socket, pty, character device) as a WriteTransport,
     with asyncio's write buffer, water marks and pause_writing/resume_writing."""
 
@@ -177,14 +179,13 @@ class WritePipeTransport(_PipeTransport, asyncio.WriteTransport):
         os.set_blocking(self._fileno, False)
         self._buffer = bytearray()
         self._conn_lost = 0
-        self._protocol_paused = False
-        self._high, self._low = 64 * 1024, 16 * 1024
+        self._init_flow_control()
         loop.call_soon(protocol.connection_made, self)
         # The write end becomes readable when the reader goes away (pipes and sockets; a
         # character device would report readability for its own input instead).
         if is_socket or is_fifo:
             loop.call_soon(self._watch_peer)
-        loop.call_soon(_set_result_unless_cancelled, waiter)
+        loop.call_soon(set_result_unless_cancelled, waiter)
 
     def _quiet(self, exc):
         # A reader that went away (EPIPE, ECONNRESET, ...) is the peer's doing, not a bug:
@@ -287,55 +288,6 @@ class WritePipeTransport(_PipeTransport, asyncio.WriteTransport):
 
     def get_write_buffer_size(self):
         return len(self._buffer)
-
-    def get_write_buffer_limits(self):
-        return (self._low, self._high)
-
-    def set_write_buffer_limits(self, high=None, low=None):
-        if high is None:
-            high = 64 * 1024 if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high, self._low = high, low
-        self._maybe_pause_protocol()
-
-    def _maybe_pause_protocol(self):
-        if len(self._buffer) <= self._high or self._protocol_paused:
-            return
-        self._protocol_paused = True
-        try:
-            self._protocol.pause_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler({
-                "message": "protocol.pause_writing() failed",
-                "exception": exc,
-                "transport": self,
-                "protocol": self._protocol,
-            })
-
-    def _maybe_resume_protocol(self):
-        if self._protocol_paused and len(self._buffer) <= self._low:
-            self._protocol_paused = False
-            try:
-                self._protocol.resume_writing()
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._loop.call_exception_handler({
-                    "message": "protocol.resume_writing() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                })
-
-
-def _set_result_unless_cancelled(fut):
-    if not fut.cancelled():
-        fut.set_result(None)
 
 
 async def _connect(loop, transport_class, protocol_factory, pipe):

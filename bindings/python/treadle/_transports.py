@@ -10,6 +10,7 @@ import weakref
 from asyncio import constants, trsock
 
 from . import _treadle
+from ._common import write_buffer_limits
 
 __all__ = ("TCPTransport", "Server")
 
@@ -199,13 +200,7 @@ class TCPTransport(asyncio.Transport):
         return self._h.get_write_buffer_limits()
 
     def set_write_buffer_limits(self, high=None, low=None):
-        if high is None:
-            high = 64 * 1024 if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._h.set_write_buffer_limits(high, low)
+        self._h.set_write_buffer_limits(*write_buffer_limits(high, low))
 
     def _connection_lost(self):
         """Called by C++ once protocol.connection_lost() has returned."""
