@@ -61,8 +61,7 @@ struct Attempt : std::enable_shared_from_this<Attempt> {
         continue;
       }
       // Wait for writability, then read the outcome from SO_ERROR.
-      loop.add_writer(fd, [self = shared_from_this(), fd, e] {
-        self->loop.remove_writer(fd);
+      loop.wait_writable(fd, [self = shared_from_this(), fd, e] {
         int err = 0;
         socklen_t len = sizeof err;
         if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;

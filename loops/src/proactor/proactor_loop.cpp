@@ -30,6 +30,8 @@ class ProactorLoop::Watcher final : public std::enable_shared_from_this<Watcher>
   }
 
   Callback reader, writer;
+  bool reader_once = false;  // the slot holds a one-shot wait (see ready())
+  bool writer_once = false;
   bool retired = false;
 
   void arm(Wait type) {
@@ -69,10 +71,30 @@ class ProactorLoop::Watcher final : public std::enable_shared_from_this<Watcher>
   void ready(Wait type, boost::system::error_code ec) {
     (type == Wait::wait_read ? read_armed_ : write_armed_) = false;
     if (retired || ec == asio::error::operation_aborted) return;
-    Callback cb = type == Wait::wait_read ? reader : writer;
+    const bool reading = type == Wait::wait_read;
+    Callback& slot = reading ? reader : writer;
+    Callback cb = slot;
     if (!cb) return;  // removed while the wait was outstanding
+    // A one-shot slot is emptied first, so that its callback may start the next wait; a
+    // watcher left with nothing to do is then released like a removed one. (Asio offers no
+    // disarmed registration to keep: a descriptor it registered stays edge-triggered.)
+    auto self = shared_from_this();  // release_if_idle() may drop the loop's reference
+    if (reading ? reader_once : writer_once) {
+      slot = nullptr;
+      // Released before the callback runs: it may hand the fd to a channel, and Asio refuses
+      // to register a descriptor twice.
+      loop_.release_if_idle(fd_);
+    }
+    struct Settle {
+      Watcher& w;
+      Wait type;
+      ~Settle() {
+        if (w.retired) return;
+        if (type == Wait::wait_read ? w.reader != nullptr : w.writer != nullptr) w.arm(type);
+        if (!w.reader && !w.writer) w.loop_.release_if_idle(w.fd_);
+      }
+    } settle{*this, type};
     loop_.run_io_callback(*cb);
-    if (type == Wait::wait_read ? reader != nullptr : writer != nullptr) arm(type);
   }
 
   ProactorLoop& loop_;
@@ -127,15 +149,21 @@ void ProactorLoop::close_io() noexcept {
 }
 
 void ProactorLoop::add_reader(int fd, std::function<void()> callback) {
-  set_callback(fd, true, std::make_shared<std::function<void()>>(std::move(callback)));
+  set_callback(fd, true, false, std::make_shared<std::function<void()>>(std::move(callback)));
 }
 void ProactorLoop::add_writer(int fd, std::function<void()> callback) {
-  set_callback(fd, false, std::make_shared<std::function<void()>>(std::move(callback)));
+  set_callback(fd, false, false, std::make_shared<std::function<void()>>(std::move(callback)));
+}
+void ProactorLoop::wait_readable(int fd, std::function<void()> callback) {
+  set_callback(fd, true, true, std::make_shared<std::function<void()>>(std::move(callback)));
+}
+void ProactorLoop::wait_writable(int fd, std::function<void()> callback) {
+  set_callback(fd, false, true, std::make_shared<std::function<void()>>(std::move(callback)));
 }
 bool ProactorLoop::remove_reader(int fd) { return clear_callback(fd, true); }
 bool ProactorLoop::remove_writer(int fd) { return clear_callback(fd, false); }
 
-void ProactorLoop::set_callback(int fd, bool reading, Callback cb) {
+void ProactorLoop::set_callback(int fd, bool reading, bool once, Callback cb) {
   check_open();
   auto it = watchers_.find(fd);
   if (it == watchers_.end()) {
@@ -153,7 +181,15 @@ void ProactorLoop::set_callback(int fd, bool reading, Callback cb) {
   }
   Watcher& w = *it->second;
   (reading ? w.reader : w.writer) = std::move(cb);
+  (reading ? w.reader_once : w.writer_once) = once;
   w.arm(reading ? Wait::wait_read : Wait::wait_write);
+}
+
+void ProactorLoop::release_if_idle(int fd) noexcept {
+  auto it = watchers_.find(fd);
+  if (it == watchers_.end() || it->second->reader || it->second->writer) return;
+  it->second->retire();
+  watchers_.erase(it);
 }
 
 bool ProactorLoop::clear_callback(int fd, bool reading) {
@@ -164,10 +200,7 @@ bool ProactorLoop::clear_callback(int fd, bool reading) {
   Callback& slot = reading ? w.reader : w.writer;
   if (!slot) return false;
   slot = nullptr;
-  if (!w.reader && !w.writer) {
-    w.retire();
-    watchers_.erase(it);
-  }
+  release_if_idle(fd);
   return true;
 }
 

@@ -32,6 +32,8 @@ class ProactorLoop final : public LoopBase {
   bool remove_reader(int fd) override;
   void add_writer(int fd, std::function<void()> callback) override;
   bool remove_writer(int fd) override;
+  void wait_readable(int fd, std::function<void()> callback) override;
+  void wait_writable(int fd, std::function<void()> callback) override;
 
   std::unique_ptr<ByteChannel> make_stream_channel(int fd) override;
 
@@ -47,7 +49,8 @@ class ProactorLoop final : public LoopBase {
   class Watcher;
   using Callback = std::shared_ptr<std::function<void()>>;
 
-  void set_callback(int fd, bool reading, Callback cb);
+  void set_callback(int fd, bool reading, bool once, Callback cb);
+  void release_if_idle(int fd) noexcept;
   bool clear_callback(int fd, bool reading);
 
   // The hint promises a single thread runs the context, which lets Asio skip some locking.

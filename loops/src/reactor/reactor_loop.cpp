@@ -1,6 +1,7 @@
 // loops/src/reactor/reactor_loop.cpp — the reactor's poll phase, wake-ups and watchers.
 // Tests: tests/cpp/loops/* (reactor)
 #include "reactor_loop.hpp"
+#include "watcher.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -41,34 +42,6 @@ class ReactorLoop::Waker final : public IoSource {
   int fd_;
 };
 
-/// A reader and/or writer callback on one fd, registered level-triggered.
-class ReactorLoop::Watcher final : public IoSource {
- public:
-  Watcher(ReactorLoop& loop, int fd) : loop_(loop), fd_(fd) {}
-
-  Callback reader, writer;
-
-  std::uint32_t mask() const noexcept { return (reader ? EPOLLIN : 0u) | (writer ? EPOLLOUT : 0u); }
-
-  void on_events(std::uint32_t events) override {
-    // Errors and hang-ups wake both sides, as selectors do: the callback's own read or
-    // write then reports the condition.
-    constexpr std::uint32_t kAlways = EPOLLHUP | EPOLLERR;
-    if (!retired && reader && (events & (EPOLLIN | kAlways))) {
-      Callback cb = reader;  // the callback may replace or remove itself
-      loop_.run_io_callback(*cb);
-    }
-    if (!retired && writer && (events & (EPOLLOUT | kAlways))) {
-      Callback cb = writer;
-      loop_.run_io_callback(*cb);
-    }
-  }
-
- private:
-  ReactorLoop& loop_;
-  [[maybe_unused]] int fd_;
-};
-
 ReactorLoop::ReactorLoop() : waker_(std::make_unique<Waker>()) {
   if (auto ec = poller_.add(waker_->fd(), EPOLLIN, waker_.get())) {
     Error::raise(ec, "epoll_ctl(eventfd)");
@@ -107,62 +80,11 @@ void ReactorLoop::defer(IoSource* source) { deferred_.push_back(source); }
 void ReactorLoop::wakeup() noexcept { waker_->wake(); }
 
 void ReactorLoop::close_io() noexcept {
-  for (auto& [fd, w] : watchers_) poller_.remove(fd);
-  watchers_.clear();
+  forget_watchers();
   retired_.clear();
   deferred_.clear();
   waker_->close();
   poller_.close();
-}
-
-void ReactorLoop::add_reader(int fd, std::function<void()> callback) {
-  set_callback(fd, true, std::make_shared<std::function<void()>>(std::move(callback)));
-}
-void ReactorLoop::add_writer(int fd, std::function<void()> callback) {
-  set_callback(fd, false, std::make_shared<std::function<void()>>(std::move(callback)));
-}
-bool ReactorLoop::remove_reader(int fd) { return clear_callback(fd, true); }
-bool ReactorLoop::remove_writer(int fd) { return clear_callback(fd, false); }
-
-void ReactorLoop::set_callback(int fd, bool reading, Callback cb) {
-  check_open();
-  if (fd < 0) throw std::system_error(errno_code(EBADF), "invalid file descriptor");
-  auto it = watchers_.find(fd);
-  if (it == watchers_.end()) {
-    auto w = std::make_unique<Watcher>(*this, fd);
-    (reading ? w->reader : w->writer) = std::move(cb);
-    if (auto ec = poller_.add(fd, w->mask(), w.get())) {
-      throw std::system_error(ec, "cannot watch file descriptor " + std::to_string(fd));
-    }
-    watchers_.emplace(fd, std::move(w));
-    return;
-  }
-  Watcher& w = *it->second;
-  const std::uint32_t before = w.mask();
-  (reading ? w.reader : w.writer) = std::move(cb);
-  if (w.mask() == before) return;
-  if (auto ec = poller_.modify(fd, w.mask(), &w)) {
-    (reading ? w.reader : w.writer) = nullptr;
-    throw std::system_error(ec, "cannot watch file descriptor " + std::to_string(fd));
-  }
-}
-
-bool ReactorLoop::clear_callback(int fd, bool reading) {
-  if (is_closed()) return false;
-  auto it = watchers_.find(fd);
-  if (it == watchers_.end()) return false;
-  Watcher& w = *it->second;
-  Callback& slot = reading ? w.reader : w.writer;
-  if (!slot) return false;
-  slot = nullptr;
-  if (w.mask() != 0) {
-    (void)poller_.modify(fd, w.mask(), &w);
-    return true;
-  }
-  poller_.remove(fd);
-  retire(std::move(it->second));
-  watchers_.erase(it);
-  return true;
 }
 
 }  // namespace treadle::detail

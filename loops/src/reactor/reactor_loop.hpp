@@ -19,6 +19,11 @@ namespace treadle::detail {
  * I/O callbacks run straight from the poll phase (no trip through the ready queue). A source
  * removed while a batch of events is being dispatched is kept until the batch ends and skips
  * its remaining events, so a callback may remove any watcher, including its own.
+ *
+ * Watchers (reactor/watchers.cpp) are level-triggered. One-shot waits use `EPOLLONESHOT`;
+ * after one fires with nothing else watching the fd, the watcher is *parked*: still registered
+ * but disarmed, so the next wait on the fd needs one `EPOLL_CTL_MOD` instead of a DEL now and
+ * an ADD later.
  */
 class ReactorLoop final : public LoopBase {
  public:
@@ -31,6 +36,8 @@ class ReactorLoop final : public LoopBase {
   bool remove_reader(int fd) override;
   void add_writer(int fd, std::function<void()> callback) override;
   bool remove_writer(int fd) override;
+  void wait_readable(int fd, std::function<void()> callback) override;
+  void wait_writable(int fd, std::function<void()> callback) override;
 
   /// The poller, for the reactor's channels.
   EpollPoller& poller() noexcept { return poller_; }
@@ -57,8 +64,12 @@ class ReactorLoop final : public LoopBase {
   class Watcher;
   using Callback = std::shared_ptr<std::function<void()>>;
 
-  void set_callback(int fd, bool reading, Callback cb);
+  // reactor/watchers.cpp
+  void set_callback(int fd, bool reading, bool once, Callback cb);
   bool clear_callback(int fd, bool reading);
+  std::error_code sync(int fd, Watcher& w);
+  void forget_parked(int fd) noexcept;
+  void forget_watchers() noexcept;
 
   EpollPoller poller_;
   std::unique_ptr<Waker> waker_;

@@ -238,6 +238,22 @@ class Loop {
   virtual void add_writer(int fd, std::function<void()> callback) = 0;
   /// @returns true if a writer was registered for `fd`.
   virtual bool remove_writer(int fd) = 0;
+
+  /// @brief One-shot watchers: `callback` runs once, in the poll phase of the first iteration
+  /// in which `fd` is readable (writable), and the watcher is gone before it runs.
+  ///
+  /// They share the reader (writer) slot of `add_reader` (`add_writer`): each replaces the
+  /// other, and `remove_reader` (`remove_writer`) cancels a wait that has not fired. A callback
+  /// may start the next wait on the same fd. What they add over `add_reader` + `remove_reader`
+  /// is cost: a backend may keep the fd registered, disarmed, between waits, so a loop of
+  /// waits on one socket (the asyncio `sock_*` pattern) costs one system call per wait, not two.
+  /// The reactor does so with `EPOLLONESHOT`: a disarmed registration can report nothing, so it
+  /// is harmless when the fd is closed meanwhile, and a new file under the same number is
+  /// registered afresh.
+  /// @throws as `add_reader`.
+  virtual void wait_readable(int fd, std::function<void()> callback) = 0;
+  /// @copydoc wait_readable
+  virtual void wait_writable(int fd, std::function<void()> callback) = 0;
   /// @}
 
   /// @brief Installs `hooks` (null removes them); the caller keeps them alive while set.
