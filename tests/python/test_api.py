@@ -4,6 +4,7 @@
 
 import asyncio
 import os
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -106,8 +107,26 @@ def test_docstrings():
 
 
 def test_methods_not_implemented_yet_say_so(loop):
-    """Subprocesses and TLS come with their own capabilities; until then a clear error."""
-    with pytest.raises(NotImplementedError):
-        loop.run_until_complete(loop.subprocess_exec(asyncio.SubprocessProtocol, "true"))
-    with pytest.raises(NotImplementedError):
-        loop.run_until_complete(loop.start_tls(None, None, None))
+    """Subprocesses and TLS come with their own capabilities; until then an error that names
+    what is missing."""
+    context = ssl.create_default_context()
+
+    def message(coro_function, *args, **kwargs):
+        with pytest.raises(NotImplementedError) as info:
+            loop.run_until_complete(coro_function(*args, **kwargs))
+        return str(info.value)
+
+    tls = "is not supported by treadle's loop yet"
+    for value in (context, True):
+        assert message(loop.create_connection, asyncio.Protocol, "127.0.0.1", 1,
+                       ssl=value) == f"create_connection(): TLS (ssl=...) {tls}"
+    assert message(loop.create_connection, asyncio.Protocol, "127.0.0.1", 1,
+                   server_hostname="h") == f"create_connection(): TLS (server_hostname=...) {tls}"
+    assert message(loop.create_server, asyncio.Protocol, "127.0.0.1", 0,
+                   ssl=context) == f"create_server(): TLS (ssl=...) {tls}"
+    assert message(loop.start_tls, None, None, context) == f"start_tls(): TLS {tls}"
+    assert message(loop.subprocess_exec, asyncio.SubprocessProtocol, "true") == (
+        "subprocess_exec(): subprocesses are not supported by treadle's loop yet")
+    assert message(loop.subprocess_shell, asyncio.SubprocessProtocol, "true") == (
+        "subprocess_shell(): subprocesses are not supported by treadle's loop yet")
+    assert "Not implemented yet: start_tls(): TLS" in treadle.EventLoop.start_tls.__doc__

@@ -100,12 +100,20 @@ def closed_udp_port():
         return s.getsockname()[1]
 
 
-async def echo_pair(loop, server_kwargs, client_kwargs):
-    """An echo server endpoint and a client endpoint; (s_transport, server, c_transport,
-    client)."""
-    st, server = await loop.create_datagram_endpoint(lambda: Recorder(loop, echo=True),
-                                                     **server_kwargs)
-    ct, client = await loop.create_datagram_endpoint(lambda: Recorder(loop), **client_kwargs)
+LOCALHOST = ("127.0.0.1", 0)  # a UDP address to bind: any free port on the IPv4 loopback
+
+
+async def endpoint(loop, *, echo=False, recorder=Recorder, **kwargs):
+    """create_datagram_endpoint(**kwargs) with a new `recorder` (a Recorder class, echoing
+    with echo=True) as the protocol; (transport, protocol)."""
+    return await loop.create_datagram_endpoint(lambda: recorder(loop, echo=echo), **kwargs)
+
+
+async def connected_pair(loop, echo=False):
+    """A server endpoint on LOCALHOST (echoing with echo=True) and a client endpoint connected
+    to it; (s_transport, server, c_transport, client)."""
+    st, server = await endpoint(loop, echo=echo, local_addr=LOCALHOST)
+    ct, client = await endpoint(loop, remote_addr=st.get_extra_info("sockname"))
     return st, server, ct, client
 
 
@@ -120,11 +128,8 @@ async def close_all(*pairs):
 
 def test_udp_ipv4_echo(loop):
     async def main():
-        st, server = await loop.create_datagram_endpoint(lambda: Recorder(loop, echo=True),
-                                                         local_addr=("127.0.0.1", 0))
+        st, server, ct, client = await connected_pair(loop, echo=True)
         saddr = st.get_extra_info("sockname")
-        ct, client = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                         remote_addr=saddr)
         # connection_made ran before create_datagram_endpoint returned.
         assert server.events == ["made"] and client.events == ["made"]
         assert server.transport is st and client.transport is ct
@@ -150,13 +155,11 @@ def test_udp_ipv4_echo(loop):
 @pytest.mark.skipif(not ipv6_available(), reason="IPv6 loopback (::1) is not available")
 def test_udp_ipv6_echo(loop):
     async def main():
-        st, server = await loop.create_datagram_endpoint(lambda: Recorder(loop, echo=True),
-                                                         local_addr=("::1", 0),
-                                                         family=socket.AF_INET6)
+        st, server = await endpoint(loop, echo=True, local_addr=("::1", 0),
+                                    family=socket.AF_INET6)
         saddr = st.get_extra_info("sockname")
         assert len(saddr) == 4 and saddr[0] == "::1"
-        ct, client = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                         remote_addr=("::1", saddr[1]))
+        ct, client = await endpoint(loop, remote_addr=("::1", saddr[1]))
         assert ct.get_extra_info("socket").family == socket.AF_INET6
         assert ct.get_extra_info("peername")[:2] == ("::1", saddr[1])
         ct.sendto(b"six")
@@ -178,12 +181,11 @@ def test_unix_datagram_echo(loop, tmp_path):
     assert os.path.exists(server_path)
 
     async def main():
-        st, server = await loop.create_datagram_endpoint(
-            lambda: Recorder(loop, echo=True), local_addr=server_path, family=socket.AF_UNIX)
+        st, server = await endpoint(loop, echo=True, local_addr=server_path,
+                                    family=socket.AF_UNIX)
         assert st.get_extra_info("sockname") == server_path
-        ct, client = await loop.create_datagram_endpoint(
-            lambda: Recorder(loop), local_addr=client_path, remote_addr=server_path,
-            family=socket.AF_UNIX)
+        ct, client = await endpoint(loop, local_addr=client_path, remote_addr=server_path,
+                                    family=socket.AF_UNIX)
         assert ct.get_extra_info("peername") == server_path
         ct.sendto(b"over unix")
         ct.sendto(b"datagrams", server_path)
@@ -201,8 +203,7 @@ def test_unix_abstract_address(loop):
     name = f"\0treadle-test-{os.getpid()}"
 
     async def main():
-        st, server = await loop.create_datagram_endpoint(
-            lambda: Recorder(loop), local_addr=name, family=socket.AF_UNIX)
+        st, server = await endpoint(loop, local_addr=name, family=socket.AF_UNIX)
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as peer:
             peer.sendto(b"abstract", name)
             await wait_for(lambda: server.datagrams)
@@ -218,8 +219,7 @@ def test_sock_adoption(loop):
     async def main():
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))
-        st, server = await loop.create_datagram_endpoint(lambda: Recorder(loop, echo=True),
-                                                         sock=sock)
+        st, server = await endpoint(loop, echo=True, sock=sock)
         assert sock.gettimeout() == 0  # made non-blocking
         tsock = st.get_extra_info("socket")
         assert isinstance(tsock, trsock.TransportSocket)
@@ -229,7 +229,7 @@ def test_sock_adoption(loop):
         # An adopted, already connected socket sends to its peer with addr=None.
         peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         peer.connect(sock.getsockname())
-        ct, client = await loop.create_datagram_endpoint(lambda: Recorder(loop), sock=peer)
+        ct, client = await endpoint(loop, sock=peer)
         assert ct.get_extra_info("peername") == sock.getsockname()
         ct.sendto(b"adopted")
         await wait_for(lambda: client.datagrams)
@@ -263,31 +263,30 @@ def test_sock_argument_validation(loop):
 
 def test_address_argument_validation(loop):
     async def main():
-        endpoint = loop.create_datagram_endpoint
+        create = loop.create_datagram_endpoint  # the raw API: no Recorder
         with pytest.raises(ValueError, match="unexpected address family"):
-            await endpoint(asyncio.DatagramProtocol)
+            await create(asyncio.DatagramProtocol)
         with pytest.raises(TypeError, match="2-tuple is expected"):
-            await endpoint(asyncio.DatagramProtocol, local_addr="127.0.0.1")
+            await create(asyncio.DatagramProtocol, local_addr="127.0.0.1")
         with pytest.raises(TypeError, match="2-tuple is expected"):
-            await endpoint(asyncio.DatagramProtocol, remote_addr=("127.0.0.1", 1, 2))
+            await create(asyncio.DatagramProtocol, remote_addr=("127.0.0.1", 1, 2))
         with pytest.raises(TypeError, match="string is expected"):
-            await endpoint(asyncio.DatagramProtocol, local_addr=("x", 1), family=socket.AF_UNIX)
+            await create(asyncio.DatagramProtocol, local_addr=("x", 1), family=socket.AF_UNIX)
         # Local and remote addresses of different families have no (family, proto) in common.
         if ipv6_available():
             with pytest.raises(ValueError, match="can not get address information"):
-                await endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0),
-                               remote_addr=("::1", 9))
+                await create(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0),
+                             remote_addr=("::1", 9))
         with pytest.raises(socket.gaierror):
-            await endpoint(asyncio.DatagramProtocol, local_addr=("::1", 0),
-                           family=socket.AF_INET)
+            await create(asyncio.DatagramProtocol, local_addr=("::1", 0),
+                         family=socket.AF_INET)
 
     loop.run_until_complete(main())
 
 
 def test_bind_error_raises_and_closes(loop):
     async def main():
-        st, server = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                         local_addr=("127.0.0.1", 0))
+        st, server = await endpoint(loop, local_addr=LOCALHOST)
         before = open_fds()
         with pytest.raises(OSError) as info:
             await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
@@ -301,20 +300,15 @@ def test_bind_error_raises_and_closes(loop):
 
 def test_reuse_port_and_allow_broadcast(loop):
     async def main():
-        a, pa = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                    local_addr=("127.0.0.1", 0), reuse_port=True)
+        a, pa = await endpoint(loop, local_addr=LOCALHOST, reuse_port=True)
         port = a.get_extra_info("sockname")[1]
-        b, pb = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                    local_addr=("127.0.0.1", port),
-                                                    reuse_port=True)
+        b, pb = await endpoint(loop, local_addr=("127.0.0.1", port), reuse_port=True)
         assert b.get_extra_info("sockname")[1] == port
         # allow_broadcast: SO_BROADCAST set, the socket stays unconnected and addr=None
         # sends to remote_addr.
-        rx, prx = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                      local_addr=("127.0.0.1", 0))
+        rx, prx = await endpoint(loop, local_addr=LOCALHOST)
         raddr = rx.get_extra_info("sockname")
-        bc, pbc = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                      remote_addr=raddr, allow_broadcast=True)
+        bc, pbc = await endpoint(loop, remote_addr=raddr, allow_broadcast=True)
         assert bc.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST)
         assert bc.get_extra_info("peername") is None
         bc.sendto(b"to remote_addr")
@@ -332,8 +326,7 @@ def test_reuse_port_and_allow_broadcast(loop):
 def test_sendto_wrong_address_when_connected(loop):
     async def main():
         port = closed_udp_port()
-        ct, client = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                         remote_addr=("127.0.0.1", port))
+        ct, client = await endpoint(loop, remote_addr=("127.0.0.1", port))
         with pytest.raises(ValueError) as info:
             ct.sendto(b"x", ("127.0.0.1", port + 1 if port < 65535 else port - 1))
         assert str(info.value) == f"Invalid address: must be None or ('127.0.0.1', {port})"
@@ -345,11 +338,8 @@ def test_sendto_wrong_address_when_connected(loop):
 
 def test_sendto_wrong_data_type_and_empty(loop):
     async def main():
-        st, server = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                         local_addr=("127.0.0.1", 0))
+        st, server, ct, client = await connected_pair(loop)
         saddr = st.get_extra_info("sockname")
-        ct, client = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                         remote_addr=saddr)
         with pytest.raises(TypeError,
                            match="data argument must be a bytes-like object, not 'str'"):
             ct.sendto("text")
@@ -368,8 +358,7 @@ def test_sendto_wrong_data_type_and_empty(loop):
 def test_error_received_connection_refused(loop):
     async def main():
         port = closed_udp_port()
-        ct, client = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                         remote_addr=("127.0.0.1", port))
+        ct, client = await endpoint(loop, remote_addr=("127.0.0.1", port))
         # The ICMP port unreachable answer is reported on the next socket operation.
         for _ in range(200):
             ct.sendto(b"anyone?")
@@ -386,8 +375,7 @@ def test_error_received_connection_refused(loop):
 
 def test_error_received_on_send_error(loop):
     async def main():
-        ct, client = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                         family=socket.AF_INET)
+        ct, client = await endpoint(loop, family=socket.AF_INET)
         # Broadcast without SO_BROADCAST: EACCES from sendto(), given to error_received.
         ct.sendto(b"x", ("255.255.255.255", 9))
         assert [type(e) for e in client.errors] == [PermissionError]
@@ -401,11 +389,10 @@ def test_error_received_on_send_error(loop):
 
 async def flaky_client(loop):
     """A receiving endpoint and a client on a FlakySocket connected to it."""
-    rx, receiver = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                       local_addr=("127.0.0.1", 0))
+    rx, receiver = await endpoint(loop, local_addr=LOCALHOST)
     sock = FlakySocket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.connect(rx.get_extra_info("sockname"))
-    ct, client = await loop.create_datagram_endpoint(lambda: Recorder(loop), sock=sock)
+    ct, client = await endpoint(loop, sock=sock)
     return rx, receiver, ct, client, sock
 
 
@@ -441,8 +428,7 @@ def test_close_flushes_queue_then_connection_lost_once(loop):
 
 def test_close_with_empty_queue(loop):
     async def main():
-        ct, client = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                         local_addr=("127.0.0.1", 0))
+        ct, client = await endpoint(loop, local_addr=LOCALHOST)
         assert "open" in repr(ct) and f"fd={ct.get_extra_info('socket').fileno()}" in repr(ct)
         ct.close()
         assert ct.is_closing()
@@ -514,14 +500,11 @@ def test_cancelled_creation_closes_transport(loop):
 
 def test_get_extra_info_and_protocol(loop):
     async def main():
-        st, server = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                         local_addr=("127.0.0.1", 0))
+        st, server, ct, client = await connected_pair(loop)
         saddr = st.get_extra_info("sockname")
         assert saddr[0] == "127.0.0.1" and saddr[1] > 0
         assert st.get_extra_info("peername") is None
         assert st.get_extra_info("nonexistent", "default") == "default"
-        ct, client = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                         remote_addr=saddr)
         assert ct.get_extra_info("peername") == saddr
         tsock = ct.get_extra_info("socket")
         assert isinstance(tsock, trsock.TransportSocket)
@@ -585,8 +568,7 @@ def test_protocol_exception_is_reported_and_closes(loop):
             raise ZeroDivisionError("boom")
 
     async def main():
-        st, server = await loop.create_datagram_endpoint(lambda: Faulty(loop),
-                                                         local_addr=("127.0.0.1", 0))
+        st, server = await endpoint(loop, recorder=Faulty, local_addr=LOCALHOST)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
             peer.sendto(b"x", st.get_extra_info("sockname"))
             exc = await server.lost
@@ -606,8 +588,7 @@ def test_non_oserror_from_sendto_is_fatal(loop):
     loop.set_exception_handler(lambda lp, ctx: contexts.append(ctx))
 
     async def main():
-        ct, client = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                         family=socket.AF_INET)
+        ct, client = await endpoint(loop, family=socket.AF_INET)
         ct.sendto(b"x", "not an address")  # TypeError from the socket: asyncio's fatal error
         exc = await client.lost
         assert isinstance(exc, TypeError)
@@ -621,13 +602,12 @@ def test_non_oserror_from_sendto_is_fatal(loop):
 
 def test_no_fd_leak(loop, tmp_path):
     async def cycle(i):
-        st, server, ct, client = await echo_pair(
-            loop, {"local_addr": ("127.0.0.1", 0)}, {"family": socket.AF_INET})
+        st, server = await endpoint(loop, echo=True, local_addr=LOCALHOST)
+        ct, client = await endpoint(loop, family=socket.AF_INET)
         ct.sendto(b"ping", st.get_extra_info("sockname"))
         await wait_for(lambda: client.datagrams)
         path = str(tmp_path / f"u{i}")
-        ut, up = await loop.create_datagram_endpoint(lambda: Recorder(loop), local_addr=path,
-                                                     family=socket.AF_UNIX)
+        ut, up = await endpoint(loop, local_addr=path, family=socket.AF_UNIX)
         with pytest.raises(OSError):
             await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
                                                 local_addr=st.get_extra_info("sockname"))
@@ -647,8 +627,7 @@ def test_no_fd_leak(loop, tmp_path):
 
 def test_unclosed_transport_warns(loop):
     async def main():
-        return await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                   local_addr=("127.0.0.1", 0))
+        return await endpoint(loop, local_addr=LOCALHOST)
 
     transport, protocol = loop.run_until_complete(main())
     sock_fd = transport.get_extra_info("socket").fileno()
@@ -666,10 +645,7 @@ def test_unclosed_transport_warns(loop):
 
 def test_methods_after_loop_close(loop):
     async def main():
-        st, server = await loop.create_datagram_endpoint(lambda: Recorder(loop),
-                                                         local_addr=("127.0.0.1", 0))
-        ct, client = await loop.create_datagram_endpoint(
-            lambda: Recorder(loop), remote_addr=st.get_extra_info("sockname"))
+        st, server, ct, client = await connected_pair(loop)
         return st, ct
 
     st, ct = loop.run_until_complete(main())

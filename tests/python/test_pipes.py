@@ -2,7 +2,6 @@
 """Pipe transports of treadle's loop: pipes, socketpairs and ptys, both directions."""
 
 import asyncio
-import io
 import os
 import socket
 import tempfile
@@ -52,12 +51,29 @@ class WriteRecorder(asyncio.BaseProtocol):
         self.done.set_result(exc)
 
 
+def _pipe_file(pipe, mode):
+    """`pipe` as an unbuffered file object: an fd is opened (and owned by the file)."""
+    return open(pipe, mode, buffering=0) if isinstance(pipe, int) else pipe
+
+
+async def read_pipe(loop, pipe):
+    """connect_read_pipe with a ReadRecorder on `pipe` (a file object or an fd, which the
+    transport then owns); (transport, protocol)."""
+    return await loop.connect_read_pipe(lambda: ReadRecorder(loop), _pipe_file(pipe, "rb"))
+
+
+async def write_pipe(loop, pipe):
+    """connect_write_pipe with a WriteRecorder on `pipe` (a file object or an fd, which the
+    transport then owns); (transport, protocol)."""
+    return await loop.connect_write_pipe(lambda: WriteRecorder(loop), _pipe_file(pipe, "wb"))
+
+
 def test_read_pipe_delivers_data_then_eof(loop):
     r, w = os.pipe()
     pipe = open(r, "rb", buffering=0)
 
     async def main():
-        transport, proto = await loop.connect_read_pipe(lambda: ReadRecorder(loop), pipe)
+        transport, proto = await read_pipe(loop, pipe)
         assert proto.events == ["made"]
         assert transport.get_extra_info("pipe") is pipe
         assert transport.is_reading()
@@ -77,8 +93,7 @@ def test_read_pipe_pause_and_resume(loop):
     r, w = os.pipe()
 
     async def main():
-        transport, proto = await loop.connect_read_pipe(lambda: ReadRecorder(loop),
-                                                        open(r, "rb", buffering=0))
+        transport, proto = await read_pipe(loop, r)
         transport.pause_reading()
         assert not transport.is_reading()
         os.write(w, b"held")
@@ -101,8 +116,7 @@ def test_write_pipe_writes_and_flushes_on_close(loop):
     os.set_blocking(r, False)
 
     async def main():
-        transport, proto = await loop.connect_write_pipe(lambda: WriteRecorder(loop),
-                                                         open(w, "wb", buffering=0))
+        transport, proto = await write_pipe(loop, w)
         assert transport.can_write_eof()
         big = os.urandom(1 << 20)  # more than a pipe holds: most of it is queued
         transport.write(b"head:")
@@ -134,8 +148,7 @@ def test_write_pipe_reader_gone(loop):
     r, w = os.pipe()
 
     async def main():
-        transport, proto = await loop.connect_write_pipe(lambda: WriteRecorder(loop),
-                                                         open(w, "wb", buffering=0))
+        transport, proto = await write_pipe(loop, w)
         transport.write(b"x" * (1 << 20))
         os.close(r)
         exc = await asyncio.wait_for(proto.done, 5)
@@ -149,8 +162,7 @@ def test_write_pipe_abort_drops_queue(loop):
     r, w = os.pipe()
 
     async def main():
-        transport, proto = await loop.connect_write_pipe(lambda: WriteRecorder(loop),
-                                                         open(w, "wb", buffering=0))
+        transport, proto = await write_pipe(loop, w)
         transport.write(b"y" * (1 << 20))
         transport.abort()
         assert transport.get_write_buffer_size() == 0
@@ -164,10 +176,8 @@ def test_socketpair_as_pipes(loop):
     a, b = socket.socketpair()
 
     async def main():
-        rt, rp = await loop.connect_read_pipe(lambda: ReadRecorder(loop),
-                                              io.open(a.detach(), "rb", 0))
-        wt, wp = await loop.connect_write_pipe(lambda: WriteRecorder(loop),
-                                               io.open(b.detach(), "wb", 0))
+        rt, rp = await read_pipe(loop, a.detach())
+        wt, wp = await write_pipe(loop, b.detach())
         wt.write(b"through a socketpair")
         wt.close()
         assert await rp.done is None
@@ -181,10 +191,8 @@ def test_pty_read_and_write(loop):
     master, slave = os.openpty()
 
     async def main():
-        rt, rp = await loop.connect_read_pipe(lambda: ReadRecorder(loop),
-                                              io.open(master, "rb", 0))
-        wt, wp = await loop.connect_write_pipe(lambda: WriteRecorder(loop),
-                                               io.open(os.dup(slave), "wb", 0))
+        rt, rp = await read_pipe(loop, master)
+        wt, wp = await write_pipe(loop, os.dup(slave))
         wt.write(b"ping\n")
         while b"ping" not in rp.data:
             await asyncio.sleep(0.01)
@@ -212,8 +220,7 @@ def test_write_type_errors(loop):
     r, w = os.pipe()
 
     async def main():
-        transport, proto = await loop.connect_write_pipe(lambda: WriteRecorder(loop),
-                                                         open(w, "wb", buffering=0))
+        transport, proto = await write_pipe(loop, w)
         with pytest.raises(TypeError, match="bytes-like"):
             transport.write("text")
         transport.write(b"")  # nothing to do

@@ -26,7 +26,17 @@ __all__ = ("EventLoop",)
 
 logger = logging.getLogger("asyncio")  # asyncio's logger: users' logging setup applies
 
-_NETWORK_ISSUE = "network APIs of treadle's loop are not implemented yet"
+
+def _no_tls(method, keyword=None):
+    """The NotImplementedError for TLS, which treadle's loop does not have yet: `keyword` is
+    the TLS argument that asked for it (None for start_tls)."""
+    what = f"TLS ({keyword}=...)" if keyword else "TLS"
+    return NotImplementedError(f"{method}(): {what} is not supported by treadle's loop yet")
+
+
+def _no_subprocesses(method):
+    """The NotImplementedError for subprocesses, which treadle's loop does not have yet."""
+    return NotImplementedError(f"{method}(): subprocesses are not supported by treadle's loop yet")
 
 
 def _fileobj_to_fd(fileobj):
@@ -43,10 +53,10 @@ def _fileobj_to_fd(fileobj):
     return fd
 
 
-def _reject(method, name, value, default=None):
-    """NotImplementedError for a keyword argument treadle does not support yet."""
-    if value is not default:
-        raise NotImplementedError(f"{method}(): {name}= is not supported by treadle yet")
+def _reject_tls(method, keyword, value):
+    """Raise _no_tls() if the TLS argument `keyword` was given (is not None)."""
+    if value is not None:
+        raise _no_tls(method, keyword)
 
 
 def _is_numeric_host(host):
@@ -126,12 +136,14 @@ def _sighandler_noop(signum, frame):
     """Dummy signal handler: the wake-up fd does the work."""
 
 
-def _not_implemented(name):
+def _not_implemented(name, error):
+    """A method raising error(name): for what treadle's loop does not have yet."""
+
     def method(self, *args, **kwargs):
-        raise NotImplementedError(f"{name}(): {_NETWORK_ISSUE}")
+        raise error(name)
 
     method.__name__ = name
-    method.__doc__ = f"Not implemented yet: {_NETWORK_ISSUE}."
+    method.__doc__ = f"Not implemented yet: {error(name)}."
     return method
 
 
@@ -576,10 +588,10 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
         every attempt's error, as in asyncio.
         """
         name = "create_connection"
-        _reject(name, "ssl", ssl)
-        _reject(name, "server_hostname", server_hostname)
-        _reject(name, "ssl_handshake_timeout", ssl_handshake_timeout)
-        _reject(name, "ssl_shutdown_timeout", ssl_shutdown_timeout)
+        _reject_tls(name, "ssl", ssl)
+        _reject_tls(name, "server_hostname", server_hostname)
+        _reject_tls(name, "ssl_handshake_timeout", ssl_handshake_timeout)
+        _reject_tls(name, "ssl_shutdown_timeout", ssl_shutdown_timeout)
         self._check_closed()
         if host is not None or port is not None:
             if sock is not None:
@@ -661,9 +673,9 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
         name = "create_server"
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
-        _reject(name, "ssl", ssl)
-        _reject(name, "ssl_handshake_timeout", ssl_handshake_timeout)
-        _reject(name, "ssl_shutdown_timeout", ssl_shutdown_timeout)
+        _reject_tls(name, "ssl", ssl)
+        _reject_tls(name, "ssl_handshake_timeout", ssl_handshake_timeout)
+        _reject_tls(name, "ssl_shutdown_timeout", ssl_shutdown_timeout)
         self._check_closed()
         if sock is not None:
             if host is not None or port is not None:
@@ -764,8 +776,7 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
         if ssl:
             if server_hostname is None:
                 raise ValueError("you have to pass server_hostname when using ssl")
-            raise NotImplementedError("create_unix_connection(): ssl= is not supported by "
-                                      "treadle yet")
+            raise _no_tls("create_unix_connection", "ssl")
         if server_hostname is not None:
             raise ValueError("server_hostname is only meaningful with ssl")
         if ssl_handshake_timeout is not None:
@@ -810,7 +821,7 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
             raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
         if ssl_shutdown_timeout is not None and not ssl:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
-        _reject("create_unix_server", "ssl", ssl)
+        _reject_tls("create_unix_server", "ssl", ssl)
         self._check_closed()
         if path is not None:
             if sock is not None:
@@ -845,7 +856,7 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
             raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
         if ssl_shutdown_timeout is not None and not ssl:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
-        _reject("connect_accepted_socket", "ssl", ssl)
+        _reject_tls("connect_accepted_socket", "ssl", ssl)
         self._check_closed()
         return await self._adopt_connection(sock, protocol_factory)
 
@@ -892,8 +903,8 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
         self._check_closed()
         return await _pipes.connect_write_pipe(self, protocol_factory, pipe)
 
-    # -- not yet implemented: the rest of the network API ------------------------------------
+    # -- not yet implemented: TLS and subprocesses -----------------------------------------
 
-    for _name in ("subprocess_exec", "subprocess_shell", "start_tls"):
-        locals()[_name] = _not_implemented(_name)
-    del _name
+    start_tls = _not_implemented("start_tls", _no_tls)
+    subprocess_exec = _not_implemented("subprocess_exec", _no_subprocesses)
+    subprocess_shell = _not_implemented("subprocess_shell", _no_subprocesses)
