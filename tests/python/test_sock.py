@@ -480,3 +480,100 @@ def test_retry_looks_method_up_again(loop, pair):
         assert await asyncio.wait_for(loop.sock_recv(mock_sock, 10), 5) == b"late"
 
     loop.run_until_complete(main())
+
+
+def test_reads_of_mixed_sizes_keep_every_byte_in_order(loop, pair):
+    """Short reads make the next sock_recv wait for readiness before reading, full reads make
+    it read at once (fast_sock.cpp); whichever path each read takes, the bytes are the same."""
+    a, b = pair
+    payload = os.urandom(300_000)
+
+    async def sender():
+        pos = 0
+        for size in (1, 7, 4096, 65536, 3, 100_000, 17):
+            await loop.sock_sendall(b, payload[pos:pos + size])
+            pos += size
+            await asyncio.sleep(0)
+        await loop.sock_sendall(b, payload[pos:])
+        b.shutdown(socket.SHUT_WR)
+
+    async def main():
+        task = loop.create_task(sender())
+        out = bytearray()
+        sizes = [1, 5000, 2, 65536, 100, 300_000]
+        i = 0
+        while True:
+            if i % 2:
+                buf = bytearray(sizes[i % len(sizes)])
+                n = await loop.sock_recv_into(a, buf)
+                chunk = bytes(buf[:n])
+            else:
+                chunk = await loop.sock_recv(a, sizes[i % len(sizes)])
+            if not chunk:
+                break
+            out += chunk
+            i += 1
+        await task
+        assert bytes(out) == payload
+
+    loop.run_until_complete(asyncio.wait_for(main(), 30))
+
+
+def test_data_already_there_after_a_short_read(loop, pair):
+    a, b = pair
+
+    async def main():
+        b.send(b"x")
+        assert await loop.sock_recv(a, 100) == b"x"  # short: the next read waits first
+        b.send(b"yz")
+        assert await asyncio.wait_for(loop.sock_recv(a, 100), 5) == b"yz"
+
+    loop.run_until_complete(main())
+
+
+def test_interrupt_from_the_socket_leaves_the_loop_and_the_read_resumes(loop, pair):
+    """As asyncio's readiness callback: KeyboardInterrupt leaves run_until_complete, and the
+    operation stays registered, so running the loop again completes it."""
+    a, b = pair
+    mock_sock = mock.Mock(a)
+    mock_sock.gettimeout = a.gettimeout
+    mock_sock.fileno = a.fileno
+    calls = []
+
+    def recv(n):
+        calls.append(n)
+        if len(calls) == 1:
+            raise BlockingIOError
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return a.recv(n)
+
+    mock_sock.recv = recv
+    task = loop.create_task(loop.sock_recv(mock_sock, 10))
+    b.send(b"data")
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_until_complete(task)
+    assert loop.run_until_complete(asyncio.wait_for(task, 5)) == b"data"
+    assert len(calls) == 3
+
+
+def test_pending_operation_is_freed_with_the_loop(backend):
+    """A sock_recv still waiting when its loop closes holds nothing alive afterwards."""
+    import gc
+    import weakref
+
+    import treadle
+
+    lp = treadle.new_event_loop(backend)
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    ref = weakref.ref(a)
+    task = lp.create_task(lp.sock_recv(a, 10))
+    lp.run_until_complete(asyncio.sleep(0.01))
+    assert not task.done()
+    lp.close()
+    a.close()
+    b.close()
+    del a, task
+    gc.collect()
+    assert ref() is None

@@ -15,7 +15,6 @@
 namespace treadle::py {
 namespace bp = boost::python;
 
-
 /// Marks the loop as running Python callbacks for the duration of a run call.
 class LoopCore::RunScope {
  public:
@@ -88,8 +87,7 @@ bool LoopCore::check_thread() const noexcept {
   return false;
 }
 
-void LoopCore::watch(bool reading, int fd, PyObject* callback, PyObject* args,
-                     PyObject* context) {
+void LoopCore::watch(bool reading, int fd, PyObject* callback, PyObject* args, PyObject* context) {
   if (!PyTuple_Check(args)) {
     PyErr_SetString(PyExc_TypeError, "args must be a tuple");
     bp::throw_error_already_set();
@@ -134,6 +132,32 @@ void LoopCore::add_writer(int fd, PyObject* cb, PyObject* args, PyObject* ctx) {
   watch(false, fd, cb, args, ctx);
 }
 bool LoopCore::remove_writer(int fd) { return unwatch(false, fd); }
+
+void LoopCore::own_sock_wait(std::uint64_t key, PyObject* op, bool reading, int fd) {
+  sock_waits_[key] = op;
+  auto& map = reading ? readers_ : writers_;
+  if (auto it = map.find(fd); it != map.end()) {
+    it->second->cancel();  // the wait replaced this watcher in the C++ loop
+    map.erase(it);
+  }
+}
+
+bool LoopCore::forget_sock_wait(std::uint64_t key, PyObject* op) noexcept {
+  auto it = sock_waits_.find(key);
+  if (it == sock_waits_.end() || it->second != op) return false;
+  sock_waits_.erase(it);
+  return true;
+}
+
+void LoopCore::set_sock_read_hint(int fd, bool empty) {
+  if (fd < 0) return;
+  const auto i = static_cast<std::size_t>(fd);
+  if (i >= read_hints_.size()) {
+    if (!empty) return;
+    read_hints_.resize(i + 1);
+  }
+  read_hints_[i] = empty ? 1 : 0;
+}
 
 int LoopCore::signal_fd() {
   if (signal_write_ >= 0) return signal_write_;
@@ -228,8 +252,8 @@ void LoopCore::report_context(const ExceptionContext& context) noexcept {
     if (!exc) PyErr_Clear();
   }
   // asyncio's _fatal_error logs OSErrors of a transport only in debug mode.
-  const bool quiet = transport && exc && PyErr_GivenExceptionMatches(exc.get(), PyExc_OSError) &&
-                     !debug_;
+  const bool quiet =
+      transport && exc && PyErr_GivenExceptionMatches(exc.get(), PyExc_OSError) && !debug_;
   bool ok = dict && !quiet;
   if (ok) {
     PyRef msg = PyRef::steal(PyUnicode_FromString(context.message.c_str()));
@@ -241,8 +265,7 @@ void LoopCore::report_context(const ExceptionContext& context) noexcept {
     if (ok && protocol) ok = PyDict_SetItemString(dict.get(), "protocol", protocol.get()) == 0;
   }
   if (ok && self_ != nullptr) {
-    PyRef r = PyRef::steal(
-        PyObject_CallMethod(self_, "call_exception_handler", "O", dict.get()));
+    PyRef r = PyRef::steal(PyObject_CallMethod(self_, "call_exception_handler", "O", dict.get()));
     if (!r) PyErr_WriteUnraisable(self_);
   } else if (!quiet) {
     PyErr_Clear();

@@ -3,9 +3,11 @@
 // Tests: tests/python/test_run.py, tests/python/test_readers.py, tests/python/test_signals.py
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "common.hpp"
 #include "py_handle.hpp"
@@ -97,6 +99,20 @@ class LoopCore {
   /// The Python loop object (borrowed; set by `_bind` in `__init__`).
   PyObject* self_object() const noexcept { return self_ ? self_ : Py_None; }
 
+  /// @name Bookkeeping of the C sock_* operations (fast_sock.cpp)
+  /// @{
+  /// Records `op` (borrowed: its wait holds it) as the operation waiting on `key` (fd and
+  /// direction), and cancels the asyncio handle of a watcher the wait replaced.
+  void own_sock_wait(std::uint64_t key, PyObject* op, bool reading, int fd);
+  /// Forgets `op` as the waiter on `key`; false if another operation (or none) owns it.
+  bool forget_sock_wait(std::uint64_t key, PyObject* op) noexcept;
+  /// Whether the last read on `fd` left the socket empty (the next one waits first).
+  bool sock_read_hint(int fd) const noexcept {
+    return fd >= 0 && static_cast<std::size_t>(fd) < read_hints_.size() && read_hints_[fd] != 0;
+  }
+  void set_sock_read_hint(int fd, bool empty);
+  /// @}
+
  private:
   class RunScope;
   void watch(bool reading, int fd, PyObject* callback, PyObject* args, PyObject* context);
@@ -111,6 +127,8 @@ class LoopCore {
   bool debug_ = false;
   PyRef task_factory_;
   std::unordered_map<int, detail::Ref<PyHandle>> readers_, writers_;
+  std::unordered_map<std::uint64_t, PyObject*> sock_waits_;  // see own_sock_wait()
+  std::vector<std::uint8_t> read_hints_;                     // by fd; see sock_read_hint()
   int signal_read_ = -1, signal_write_ = -1;
 };
 

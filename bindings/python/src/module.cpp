@@ -4,6 +4,7 @@
 #include <boost/python.hpp>
 #include <cstdlib>
 
+#include "fast_sock.hpp"
 #include "fast_write.hpp"
 #include "loop_core.hpp"
 #include "native_protocols.hpp"
@@ -59,35 +60,37 @@ BOOST_PYTHON_MODULE(_treadle) {
   treadle::py::register_exception_translators();
   bp::scope().attr("__doc__") = "treadle's C++ event loop core (use the `treadle` package).";
   bp::def("backends", backends, "The loop backends compiled in, default first.");
-  bp::def("default_backend", +[] { return std::string(treadle::default_backend()); },
-          "The backend used when none is named.");
+  bp::def(
+      "default_backend", +[] { return std::string(treadle::default_backend()); },
+      "The backend used when none is named.");
 
-  bp::object cls =
-      bp::class_<LoopCore, boost::noncopyable>(
-          "LoopCore", "The C++ half of treadle.EventLoop: one treadle::Loop.",
-          bp::init<std::string>(bp::args("self", "backend")))
-          .add_property("backend", +[](LoopCore& c) { return c.backend(); },
-                        "The backend's name ('reactor', 'proactor').")
-          .add_property("_thread_id", thread_id)
-          .def_readwrite("slow_callback_duration", &LoopCore::slow_callback_duration)
-          .def("_bind", &LoopCore::bind)
-          .def("_run_forever", &LoopCore::run_forever)
-          .def("_run_once", &LoopCore::run_once)
-          .def("_stop", &LoopCore::stop)
-          .def("_close", &LoopCore::close)
-          .def("is_running", &LoopCore::is_running, "True while the loop runs.")
-          .def("is_closed", &LoopCore::is_closed, "True once the loop was closed.")
-          .def("_set_debug", &LoopCore::set_debug)
-          .def("_add_reader", add_reader)
-          .def("_remove_reader", &LoopCore::remove_reader)
-          .def("_add_writer", add_writer)
-          .def("_remove_writer", &LoopCore::remove_writer)
-          .def("_signal_fd", &LoopCore::signal_fd)
-          .def("_set_task_factory", set_task_factory)
-          .def("get_task_factory", get_task_factory, "The task factory, or None.");
+  bp::object cls = bp::class_<LoopCore, boost::noncopyable>(
+                       "LoopCore", "The C++ half of treadle.EventLoop: one treadle::Loop.",
+                       bp::init<std::string>(bp::args("self", "backend")))
+                       .add_property(
+                           "backend", +[](LoopCore& c) { return c.backend(); },
+                           "The backend's name ('reactor', 'proactor').")
+                       .add_property("_thread_id", thread_id)
+                       .def_readwrite("slow_callback_duration", &LoopCore::slow_callback_duration)
+                       .def("_bind", &LoopCore::bind)
+                       .def("_run_forever", &LoopCore::run_forever)
+                       .def("_run_once", &LoopCore::run_once)
+                       .def("_stop", &LoopCore::stop)
+                       .def("_close", &LoopCore::close)
+                       .def("is_running", &LoopCore::is_running, "True while the loop runs.")
+                       .def("is_closed", &LoopCore::is_closed, "True once the loop was closed.")
+                       .def("_set_debug", &LoopCore::set_debug)
+                       .def("_add_reader", add_reader)
+                       .def("_remove_reader", &LoopCore::remove_reader)
+                       .def("_add_writer", add_writer)
+                       .def("_remove_writer", &LoopCore::remove_writer)
+                       .def("_signal_fd", &LoopCore::signal_fd)
+                       .def("_set_task_factory", set_task_factory)
+                       .def("get_task_factory", get_task_factory, "The task factory, or None.");
   treadle::py::register_stream_bindings();
   treadle::py::register_native_protocols();
   if (!treadle::py::install_fast_methods(cls.ptr()) ||
+      !treadle::py::install_sock_methods(cls.ptr()) ||
       !treadle::py::init_handle_types(bp::scope().ptr()) ||
       !treadle::py::init_writer_type(bp::scope().ptr())) {
     bp::throw_error_already_set();

@@ -2,9 +2,10 @@
 """``sock_*`` coroutines, ``sock_sendfile`` and ``sendfile`` for treadle's EventLoop.
 
 Every operation tries the system call first and only waits when it would block: it then
-registers a one-shot readiness callback (add_reader/add_writer) and a done-callback on the
-future that removes it again, so a cancelled operation leaves the socket registered nowhere and
-usable. Sockets must be non-blocking (ValueError otherwise).
+registers a one-shot readiness callback and a done-callback on the future that removes it
+again, so a cancelled operation leaves the socket registered nowhere and usable. Sockets must
+be non-blocking (ValueError otherwise). The receive and send operations do this in C
+(``loop._sock_io``, bindings/python/src/fast_sock.cpp); sock_connect and sendfile here.
 """
 
 import asyncio
@@ -20,6 +21,11 @@ try:
     import ssl as _ssl
 except ImportError:  # pragma: no cover
     _ssl = None
+
+# How loop._sock_io (bindings/python/src/fast_sock.cpp) treats an operation: attempt it and
+# wait until it does not block; the same for recv/recv_into, whose first attempt is skipped
+# when the previous read emptied the socket; send all of the data.
+_PLAIN, _READ, _SEND_ALL = 0, 1, 2
 
 _FALLBACK_BLOCK = 256 * 1024
 _TRANSPORT_BLOCK = 64 * 1024
@@ -192,59 +198,31 @@ class SockMixin:
 
         fut.add_done_callback(unregister)
 
-    @staticmethod
-    def _sock_ready_call(fut, sock, method, *args):
-        """Readiness callback: sock.<method>(*args) resolves `fut`, unless it would block."""
-        if fut.done():
-            return
-        try:
-            result = getattr(sock, method)(*args)
-        except (BlockingIOError, InterruptedError):
-            return
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(result)
-
-    async def _sock_io(self, sock, writer, method, *args):
-        # The method is looked up again on every try (as asyncio does; tests swap it).
-        _check_socket(sock)
-        self._ensure_fd_no_transport(sock)
-        try:
-            return getattr(sock, method)(*args)
-        except (BlockingIOError, InterruptedError):
-            pass
-        fut = self.create_future()
-        self._sock_wait(fut, sock.fileno(), writer, self._sock_ready_call, sock, method, *args)
-        return await fut
-
     # -- receiving -----------------------------------------------------------------------------
 
     async def sock_recv(self, sock, n):
         """Receive up to `n` bytes from the non-blocking socket `sock`; like socket.recv()."""
-        return await self._sock_io(sock, False, "recv", n)
+        return await self._sock_io(sock, _READ, "recv", (n,))
 
     async def sock_recv_into(self, sock, buf):
         """Receive into the writable buffer `buf`; return the number of bytes received."""
-        return await self._sock_io(sock, False, "recv_into", buf)
+        return await self._sock_io(sock, _READ, "recv_into", (buf,))
 
     async def sock_recvfrom(self, sock, bufsize):
         """Receive a datagram of up to `bufsize` bytes; return (data, address)."""
-        return await self._sock_io(sock, False, "recvfrom", bufsize)
+        return await self._sock_io(sock, _PLAIN, "recvfrom", (bufsize,))
 
     async def sock_recvfrom_into(self, sock, buf, nbytes=0):
         """Receive a datagram into `buf` (at most `nbytes`, 0 = len(buf)); (nbytes, address)."""
         if not nbytes:
             nbytes = len(buf)
-        return await self._sock_io(sock, False, "recvfrom_into", buf, nbytes)
+        return await self._sock_io(sock, _PLAIN, "recvfrom_into", (buf, nbytes))
 
     # -- sending -------------------------------------------------------------------------------
 
     async def sock_sendto(self, sock, data, address):
         """Send the datagram `data` to `address`; return the number of bytes sent."""
-        return await self._sock_io(sock, True, "sendto", data, address)
+        return await self._sock_io(sock, _PLAIN, "sendto", (data, address))
 
     async def sock_sendall(self, sock, data):
         """Send all of `data`, waiting for the socket to become writable as often as needed.
@@ -252,38 +230,7 @@ class SockMixin:
         Returns None on success; on error an exception is raised and there is no way to tell
         how much was sent (as asyncio).
         """
-        _check_socket(sock)
-        self._ensure_fd_no_transport(sock)
-        try:
-            sent = sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        view = memoryview(data).cast("B")
-        if sent == len(view):
-            return
-        fut = self.create_future()
-        state = [view, sent]
-        self._sock_wait(fut, sock.fileno(), True, self._sock_sendall_ready, sock, state)
-        return await fut
-
-    @staticmethod
-    def _sock_sendall_ready(fut, sock, state):
-        if fut.done():
-            return
-        view, pos = state
-        try:
-            pos += sock.send(view[pos:])
-        except (BlockingIOError, InterruptedError):
-            return
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            fut.set_exception(exc)
-            return
-        if pos >= len(view):
-            fut.set_result(None)
-        else:
-            state[1] = pos
+        return await self._sock_io(sock, _SEND_ALL, "send", (data,))
 
     # -- connecting and accepting --------------------------------------------------------------
 
@@ -331,7 +278,7 @@ class SockMixin:
 
         `conn` is a new non-blocking socket.
         """
-        conn, address = await self._sock_io(sock, False, "accept")
+        conn, address = await self._sock_io(sock, _PLAIN, "accept", ())
         conn.setblocking(False)
         return conn, address
 
