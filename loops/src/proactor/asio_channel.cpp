@@ -7,6 +7,7 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/container/static_vector.hpp>
 
 #include "../common/socket_ops.hpp"
@@ -68,10 +69,24 @@ std::unique_ptr<ByteChannel> ProactorLoop::make_stream_channel(int fd) {
 }
 
 void AsioChannel::async_read_some(MutableBuffer buffer, Completion done) {
-  socket_.async_read_some(
-      asio::buffer(buffer.data(), buffer.size()),
-      [loop = &loop_, done = std::move(done)](boost::system::error_code ec, std::size_t n) {
-        loop->run_io_callback([&] { done(translate(ec), n); });
+  // Asio attempts a read at once (speculatively) when it is started. A transport starts the
+  // next read from the completion of the last, right after the protocol answered; in
+  // request/response traffic the peer cannot have replied yet, so that attempt fails with
+  // EAGAIN: one wasted recv(2) per message, which raw Asio code, whose next read starts from
+  // its *write's* completion a handler round later, does not pay. Posting the start gives
+  // the peer that round.
+  asio::post(
+      socket_.get_executor(), [this, loop = &loop_, epoch = read_epoch_, expected = *read_epoch_,
+                               buffer, done = std::move(done)]() mutable {
+        if (*epoch != expected) {  // cancelled, closed or destroyed meanwhile: `this` may be gone
+          loop->run_io_callback([&] { done(make_error_code(errc::aborted), 0); });
+          return;
+        }
+        socket_.async_read_some(
+            asio::buffer(buffer.data(), buffer.size()),
+            [loop, done = std::move(done)](boost::system::error_code ec, std::size_t n) {
+              loop->run_io_callback([&] { done(translate(ec), n); });
+            });
       });
 }
 
@@ -117,11 +132,13 @@ std::error_code AsioChannel::shutdown_send() {
 }
 
 void AsioChannel::cancel() {
+  ++*read_epoch_;
   boost::system::error_code ignored;
   socket_.cancel(ignored);
 }
 
 void AsioChannel::close() {
+  ++*read_epoch_;
   boost::system::error_code ignored;
   socket_.close(ignored);  // outstanding operations complete with operation_aborted
 }

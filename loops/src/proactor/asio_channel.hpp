@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <cstdint>
 #include <memory>
 
 #include "proactor_loop.hpp"
@@ -17,6 +18,9 @@ namespace treadle::detail {
  * Completion handlers capture only the loop and the caller's completion, never the channel:
  * Asio delivers `operation_aborted` for operations outstanding when the socket closes, and
  * by then the channel may already be gone. Asio never completes inside the initiating call.
+ *
+ * A read is handed to Asio from the loop's next handler round, not at once (see
+ * `async_read_some`); `cancel()`/`close()` before then complete it with `errc::aborted`.
  */
 class AsioChannel final : public ByteChannel {
  public:
@@ -40,6 +44,9 @@ class AsioChannel final : public ByteChannel {
   ProactorLoop& loop_;
   boost::asio::generic::stream_protocol::socket socket_;
   std::shared_ptr<bool> write_in_flight_ = std::make_shared<bool>(false);
+  /// Shared with reads not yet handed to Asio: bumped by cancel() and close() (and the
+  /// channel's destruction), which abort them.
+  std::shared_ptr<std::uint64_t> read_epoch_ = std::make_shared<std::uint64_t>(0);
 };
 
 }  // namespace treadle::detail
