@@ -70,24 +70,25 @@ std::unique_ptr<ByteChannel> ProactorLoop::make_stream_channel(int fd) {
 
 void AsioChannel::async_read_some(MutableBuffer buffer, Completion done) {
   // Asio attempts a read at once (speculatively) when it is started. A transport starts the
-  // next read from the completion of the last, right after the protocol answered; in
-  // request/response traffic the peer cannot have replied yet, so that attempt fails with
-  // EAGAIN: one wasted recv(2) per message, which raw Asio code, whose next read starts from
-  // its *write's* completion a handler round later, does not pay. Posting the start gives
-  // the peer that round.
-  asio::post(
-      socket_.get_executor(), [this, loop = &loop_, epoch = read_epoch_, expected = *read_epoch_,
-                               buffer, done = std::move(done)]() mutable {
-        if (*epoch != expected) {  // cancelled, closed or destroyed meanwhile: `this` may be gone
-          loop->run_io_callback([&] { done(make_error_code(errc::aborted), 0); });
-          return;
-        }
-        socket_.async_read_some(
-            asio::buffer(buffer.data(), buffer.size()),
-            [loop, done = std::move(done)](boost::system::error_code ec, std::size_t n) {
-              loop->run_io_callback([&] { done(translate(ec), n); });
-            });
+  // next read as soon as the protocol has consumed the last one, usually before the protocol
+  // answered (asyncio streams answer from a task, in the ready phase) and always before the
+  // peer could reply, so that attempt fails with EAGAIN: one wasted recv(2) per message.
+  // Started at the next poll phase instead, the read finds the peer's reply there as often
+  // as raw Asio code does, whose next read starts from its write's completion.
+  loop_.defer_start([this, loop = &loop_, epoch = read_epoch_, expected = *read_epoch_, buffer,
+                     done = std::move(done)]() mutable {
+    if (*epoch != expected) {  // cancelled, closed or destroyed meanwhile: `this` may be gone
+      asio::post(loop->io_context(), [loop, done = std::move(done)] {
+        loop->run_io_callback([&] { done(make_error_code(errc::aborted), 0); });
       });
+      return;
+    }
+    socket_.async_read_some(
+        asio::buffer(buffer.data(), buffer.size()),
+        [loop, done = std::move(done)](boost::system::error_code ec, std::size_t n) {
+          loop->run_io_callback([&] { done(translate(ec), n); });
+        });
+  });
 }
 
 void AsioChannel::async_write_some(ConstBufferSequence buffers, Completion done) {

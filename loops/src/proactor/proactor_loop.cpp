@@ -110,6 +110,12 @@ ProactorLoop::ProactorLoop() = default;
 ProactorLoop::~ProactorLoop() { close_from_destructor(); }
 
 void ProactorLoop::poll_io(std::int64_t timeout_ns) {
+  // Operations deferred by channels start first; those they defer in turn wait a phase.
+  if (!deferred_starts_.empty()) {
+    starting_.swap(deferred_starts_);
+    for (auto& start : starting_) start();
+    starting_.clear();
+  }
   // Watchers found still ready at the end of the last phase run first, without waiting.
   if (!level_ready_.empty()) {
     std::vector<std::function<void()>> batch;
@@ -143,6 +149,7 @@ void ProactorLoop::close_io() noexcept {
   for (auto& [fd, w] : watchers_) w->retire();
   watchers_.clear();
   level_ready_.clear();
+  deferred_starts_.clear();  // their completions are dropped with the loop, as queued ones
   // Handlers still queued are destroyed, never run, when the io_context is destroyed with
   // the loop; the watchers' own callbacks were released by retire() above.
   work_.reset();

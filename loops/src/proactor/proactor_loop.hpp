@@ -39,6 +39,9 @@ class ProactorLoop final : public LoopBase {
 
   /// The io_context, for the proactor's channels.
   boost::asio::io_context& io_context() noexcept { return io_; }
+  /// Runs `start` at the beginning of the next poll phase, before waiting: how channels
+  /// start reads late enough for Asio's speculative attempt to find data (asio_channel.cpp).
+  void defer_start(std::function<void()> start) { deferred_starts_.push_back(std::move(start)); }
 
  protected:
   void poll_io(std::int64_t timeout_ns) override;
@@ -59,6 +62,7 @@ class ProactorLoop final : public LoopBase {
       io_.get_executor()};
   std::unordered_map<int, std::shared_ptr<Watcher>> watchers_;
   std::vector<std::function<void()>> level_ready_;  // watchers to run in the next poll phase
+  std::vector<std::function<void()>> deferred_starts_, starting_;  // see defer_start()
 
   static constexpr std::size_t kMaxHandlersPerPoll = 4096;
 };
