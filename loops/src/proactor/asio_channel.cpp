@@ -69,26 +69,22 @@ std::unique_ptr<ByteChannel> ProactorLoop::make_stream_channel(int fd) {
 }
 
 void AsioChannel::async_read_some(MutableBuffer buffer, Completion done) {
-  // Asio attempts a read at once (speculatively) when it is started. A transport starts the
-  // next read as soon as the protocol has consumed the last one, usually before the protocol
-  // answered (asyncio streams answer from a task, in the ready phase) and always before the
-  // peer could reply, so that attempt fails with EAGAIN: one wasted recv(2) per message.
-  // Started at the next poll phase instead, the read finds the peer's reply there as often
-  // as raw Asio code does, whose next read starts from its write's completion.
-  loop_.defer_start([this, loop = &loop_, epoch = read_epoch_, expected = *read_epoch_, buffer,
-                     done = std::move(done)]() mutable {
-    if (*epoch != expected) {  // cancelled, closed or destroyed meanwhile: `this` may be gone
-      asio::post(loop->io_context(), [loop, done = std::move(done)] {
-        loop->run_io_callback([&] { done(make_error_code(errc::aborted), 0); });
+  // Asio attempts a read at once (speculatively) when it is started. A transport asks for
+  // the next read as soon as the protocol has consumed the last one: before the protocol's
+  // answer if that comes from a ready callback (asyncio streams answer from a task), and
+  // always before the peer could reply to it. Started then, the attempt fails with EAGAIN: one
+  // wasted recv(2) per message. The loop starts it later instead (ProactorLoop::defer_read),
+  // when it finds the peer's reply about as often as raw Asio code's does, whose next read
+  // starts from its write's completion.
+  loop_.defer_read({this, buffer, std::move(done)});
+}
+
+void AsioChannel::start_read(MutableBuffer buffer, Completion done) {
+  socket_.async_read_some(
+      asio::buffer(buffer.data(), buffer.size()),
+      [loop = &loop_, done = std::move(done)](boost::system::error_code ec, std::size_t n) {
+        loop->run_io_callback([&] { done(translate(ec), n); });
       });
-      return;
-    }
-    socket_.async_read_some(
-        asio::buffer(buffer.data(), buffer.size()),
-        [loop, done = std::move(done)](boost::system::error_code ec, std::size_t n) {
-          loop->run_io_callback([&] { done(translate(ec), n); });
-        });
-  });
 }
 
 void AsioChannel::async_write_some(ConstBufferSequence buffers, Completion done) {
@@ -133,13 +129,13 @@ std::error_code AsioChannel::shutdown_send() {
 }
 
 void AsioChannel::cancel() {
-  ++*read_epoch_;
+  loop_.abort_deferred_reads(this);
   boost::system::error_code ignored;
   socket_.cancel(ignored);
 }
 
 void AsioChannel::close() {
-  ++*read_epoch_;
+  loop_.abort_deferred_reads(this);
   boost::system::error_code ignored;
   socket_.close(ignored);  // outstanding operations complete with operation_aborted
 }

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <boost/asio/generic/stream_protocol.hpp>
-#include <cstdint>
 #include <memory>
 
 #include "proactor_loop.hpp"
@@ -19,8 +18,8 @@ namespace treadle::detail {
  * Asio delivers `operation_aborted` for operations outstanding when the socket closes, and
  * by then the channel may already be gone. Asio never completes inside the initiating call.
  *
- * A read is handed to Asio from the loop's next handler round, not at once (see
- * `async_read_some`); `cancel()`/`close()` before then complete it with `errc::aborted`.
+ * A read is handed to Asio later, by the loop, not at once (see `async_read_some`);
+ * `cancel()`/`close()` (and so destruction) before then complete it with `errc::aborted`.
  */
 class AsioChannel final : public ByteChannel {
  public:
@@ -40,13 +39,13 @@ class AsioChannel final : public ByteChannel {
   Endpoint remote_endpoint(std::error_code& ec) const override;
   int native_handle() const noexcept override;
 
+  /// Hands a read deferred by `async_read_some` to Asio (called by the loop).
+  void start_read(MutableBuffer buffer, Completion done);
+
  private:
   ProactorLoop& loop_;
   boost::asio::generic::stream_protocol::socket socket_;
   std::shared_ptr<bool> write_in_flight_ = std::make_shared<bool>(false);
-  /// Shared with reads not yet handed to Asio: bumped by cancel() and close() (and the
-  /// channel's destruction), which abort them.
-  std::shared_ptr<std::uint64_t> read_epoch_ = std::make_shared<std::uint64_t>(0);
 };
 
 }  // namespace treadle::detail

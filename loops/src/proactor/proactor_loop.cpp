@@ -2,6 +2,8 @@
 // Tests: tests/cpp/loops/* (proactor)
 #include "proactor_loop.hpp"
 
+#include "asio_channel.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -109,13 +111,29 @@ ProactorLoop::ProactorLoop() = default;
 
 ProactorLoop::~ProactorLoop() { close_from_destructor(); }
 
-void ProactorLoop::poll_io(std::int64_t timeout_ns) {
-  // Operations deferred by channels start first; those they defer in turn wait a phase.
-  if (!deferred_starts_.empty()) {
-    starting_.swap(deferred_starts_);
-    for (auto& start : starting_) start();
-    starting_.clear();
+void ProactorLoop::start_deferred() {
+  starting_.swap(deferred_reads_);
+  for (DeferredRead& r : starting_) {
+    if (r.channel != nullptr) {
+      r.channel->start_read(r.buffer, std::move(r.done));
+    } else {
+      asio::post(io_, [this, done = std::move(r.done)] {
+        run_io_callback([&] { done(make_error_code(errc::aborted), 0); });
+      });
+    }
   }
+  starting_.clear();
+}
+
+void ProactorLoop::abort_deferred_reads(const AsioChannel* channel) noexcept {
+  for (DeferredRead& r : deferred_reads_) {
+    if (r.channel == channel) r.channel = nullptr;
+  }
+}
+
+void ProactorLoop::poll_io(std::int64_t timeout_ns) {
+  // Reads deferred since the last poll phase start first (see defer_read()).
+  if (!deferred_reads_.empty()) start_deferred();
   // Watchers found still ready at the end of the last phase run first, without waiting.
   if (!level_ready_.empty()) {
     std::vector<std::function<void()>> batch;
@@ -134,7 +152,16 @@ void ProactorLoop::poll_io(std::int64_t timeout_ns) {
   end_wait();
   // Handlers may post more handlers, which poll_one() would run in this same phase; the cap
   // keeps one phase finite so timers and ready callbacks are never starved.
-  while (ran < kMaxHandlersPerPoll && io_.poll_one() > 0) ++ran;
+  for (;;) {
+    while (ran < kMaxHandlersPerPoll && io_.poll_one() > 0) ++ran;
+    // Reads the handlers deferred start once they have all run, and what those reads complete
+    // runs in this phase too: rounds, as in Asio's own run(). Not while ready callbacks are
+    // queued: one of them may be what answers the peer (an asyncio stream's task), and the
+    // read's attempt must come after the answer. (A start adds no further starts, so a round
+    // that runs no handler is the last.)
+    if (ran >= kMaxHandlersPerPoll || deferred_reads_.empty() || ready_count() != 0) break;
+    start_deferred();
+  }
 }
 
 void ProactorLoop::wakeup() noexcept {
@@ -149,7 +176,7 @@ void ProactorLoop::close_io() noexcept {
   for (auto& [fd, w] : watchers_) w->retire();
   watchers_.clear();
   level_ready_.clear();
-  deferred_starts_.clear();  // their completions are dropped with the loop, as queued ones
+  deferred_reads_.clear();  // their completions are dropped with the loop, as queued ones
   // Handlers still queued are destroyed, never run, when the io_context is destroyed with
   // the loop; the watchers' own callbacks were released by retire() above.
   work_.reset();

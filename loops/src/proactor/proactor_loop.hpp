@@ -10,8 +10,11 @@
 #include <vector>
 
 #include "../common/loop_base.hpp"
+#include "treadle/core/byte_channel.hpp"
 
 namespace treadle::detail {
+
+class AsioChannel;
 
 /**
  * @brief The proactor backend: `LoopBase` over a Boost.Asio `io_context`.
@@ -39,9 +42,16 @@ class ProactorLoop final : public LoopBase {
 
   /// The io_context, for the proactor's channels.
   boost::asio::io_context& io_context() noexcept { return io_; }
-  /// Runs `start` at the beginning of the next poll phase, before waiting: how channels
-  /// start reads late enough for Asio's speculative attempt to find data (asio_channel.cpp).
-  void defer_start(std::function<void()> start) { deferred_starts_.push_back(std::move(start)); }
+  /// A read a channel asked for, handed to Asio later (see asio_channel.cpp): at the start
+  /// of the next poll phase, or at the end of this one if no ready callback is queued.
+  struct DeferredRead {
+    AsioChannel* channel;  // null once aborted: then completes with errc::aborted
+    MutableBuffer buffer;
+    ByteChannel::Completion done;
+  };
+  void defer_read(DeferredRead read) { deferred_reads_.push_back(std::move(read)); }
+  /// Makes `channel`'s deferred read complete with `errc::aborted` (cancel, close).
+  void abort_deferred_reads(const AsioChannel* channel) noexcept;
 
  protected:
   void poll_io(std::int64_t timeout_ns) override;
@@ -53,6 +63,7 @@ class ProactorLoop final : public LoopBase {
   using Callback = std::shared_ptr<std::function<void()>>;
 
   void set_callback(int fd, bool reading, bool once, Callback cb);
+  void start_deferred();
   void release_if_idle(int fd) noexcept;
   bool clear_callback(int fd, bool reading);
 
@@ -61,8 +72,8 @@ class ProactorLoop final : public LoopBase {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
       io_.get_executor()};
   std::unordered_map<int, std::shared_ptr<Watcher>> watchers_;
-  std::vector<std::function<void()>> level_ready_;  // watchers to run in the next poll phase
-  std::vector<std::function<void()>> deferred_starts_, starting_;  // see defer_start()
+  std::vector<std::function<void()>> level_ready_;       // watchers to run in the next poll phase
+  std::vector<DeferredRead> deferred_reads_, starting_;  // see defer_read()
 
   static constexpr std::size_t kMaxHandlersPerPoll = 4096;
 };
