@@ -71,6 +71,11 @@ void LoopBase::stop() noexcept {
 
 void LoopBase::run_forever() {
   RunScope scope(*this);
+  forever_ = true;
+  struct Reset {
+    bool& flag;
+    ~Reset() { flag = false; }
+  } reset{forever_};
   for (;;) {
     iterate(-1);
     if (stopping_.exchange(false, std::memory_order_acq_rel)) break;

@@ -75,6 +75,15 @@ class LoopBase : public Loop {
   /// True if the backend has I/O work to do without waiting (the poll must not block).
   virtual bool has_deferred_io() const noexcept { return false; }
 
+  /// How long a poll phase that has already run callbacks may go on waiting for more I/O:
+  /// 0 once anything else needs the loop (ready callbacks, callbacks from other threads, a
+  /// stop, an interrupt to rethrow), else until the earliest timer (-1: no timer).
+  /// Under `run_once` there is no such time: its one iteration ends after one wait.
+  std::int64_t idle_wait_ns() {
+    if (interrupt_ || !forever_) return 0;
+    return poll_timeout(-1);
+  }
+
   /// Throws `Error(errc::loop_closed)` if closed.
   void check_open() const;
 
@@ -117,6 +126,7 @@ class LoopBase : public Loop {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> closed_{false};
   bool running_ = false;
+  bool forever_ = false;  // running under run_forever (see idle_wait_ns())
   bool in_wait_ = false;
   static constexpr std::int64_t kBusyPollNs = 50'000;  // see iterate()
   std::int64_t last_poll_ns_ = 0;

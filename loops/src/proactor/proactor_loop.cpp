@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <cerrno>
@@ -111,22 +112,45 @@ ProactorLoop::ProactorLoop() = default;
 
 ProactorLoop::~ProactorLoop() { close_from_destructor(); }
 
+void ProactorLoop::start_read(DeferredRead& r) {
+  if (r.channel != nullptr) {
+    r.channel->start_read(r.buffer, std::move(r.done));
+    return;
+  }
+  asio::post(io_, [this, done = std::move(r.done)] {
+    run_io_callback([&] { done(make_error_code(errc::aborted), 0); });
+  });
+}
+
 void ProactorLoop::start_deferred() {
   starting_.swap(deferred_reads_);
-  for (DeferredRead& r : starting_) {
-    if (r.channel != nullptr) {
-      r.channel->start_read(r.buffer, std::move(r.done));
-    } else {
-      asio::post(io_, [this, done = std::move(r.done)] {
-        run_io_callback([&] { done(make_error_code(errc::aborted), 0); });
-      });
-    }
-  }
+  for (DeferredRead& r : starting_) start_read(r);
   starting_.clear();
+}
+
+void ProactorLoop::defer_read(DeferredRead read) {
+  // Each read starts from its own handler, queued behind the handlers ready now and so
+  // behind Asio's next epoll round: as late as raw Asio code starts its next read (from its
+  // write's posted completion). Not while ready callbacks are queued: one of them may be
+  // what answers the peer (an asyncio stream's task), so the read waits for the next phase.
+  if (ready_count() != 0) {
+    deferred_reads_.push_back(std::move(read));
+    return;
+  }
+  queued_reads_.push_back(std::move(read));
+  asio::post(io_, [this] {
+    if (queued_reads_.empty()) return;  // the loop closed meanwhile
+    DeferredRead r = std::move(queued_reads_.front());
+    queued_reads_.pop_front();
+    start_read(r);
+  });
 }
 
 void ProactorLoop::abort_deferred_reads(const AsioChannel* channel) noexcept {
   for (DeferredRead& r : deferred_reads_) {
+    if (r.channel == channel) r.channel = nullptr;
+  }
+  for (DeferredRead& r : queued_reads_) {
     if (r.channel == channel) r.channel = nullptr;
   }
 }
@@ -141,26 +165,32 @@ void ProactorLoop::poll_io(std::int64_t timeout_ns) {
     for (auto& f : batch) asio::post(io_, std::move(f));
     timeout_ns = 0;
   }
-  // The work guard keeps run_one*() waiting even when no operation is outstanding.
+  const std::int64_t deadline = timeout_ns > 0 ? Clock::now_ns() + timeout_ns : timeout_ns;
+  // One handler at a time. While the handlers leave the loop nothing else to do, the phase
+  // goes on with run_one(), which blocks in epoll when no handler is ready, as Asio's own
+  // run() does. poll_one() would instead end every burst with a non-blocking epoll_wait that
+  // finds nothing, followed by the blocking one of the next iteration: one system call more
+  // per burst. Once something else needs the loop, poll_one() finishes what is ready. The cap
+  // keeps one phase finite (handlers may post handlers) so timers and ready callbacks are
+  // never starved.
   std::size_t ran = 0;
-  begin_wait(timeout_ns);
-  if (timeout_ns < 0) {
-    ran = io_.run_one();
-  } else if (timeout_ns > 0) {
-    ran = io_.run_one_for(std::chrono::nanoseconds(timeout_ns));
-  }
-  end_wait();
-  // Handlers may post more handlers, which poll_one() would run in this same phase; the cap
-  // keeps one phase finite so timers and ready callbacks are never starved.
-  for (;;) {
-    while (ran < kMaxHandlersPerPoll && io_.poll_one() > 0) ++ran;
-    // Reads the handlers deferred start once they have all run, and what those reads complete
-    // runs in this phase too: rounds, as in Asio's own run(). Not while ready callbacks are
-    // queued: one of them may be what answers the peer (an asyncio stream's task), and the
-    // read's attempt must come after the answer. (A start adds no further starts, so a round
-    // that runs no handler is the last.)
-    if (ran >= kMaxHandlersPerPoll || deferred_reads_.empty() || ready_count() != 0) break;
-    start_deferred();
+  while (ran < kMaxHandlersPerPoll) {
+    std::int64_t wait = ran == 0 ? timeout_ns : (deadline == 0 ? 0 : idle_wait_ns());
+    if (wait != 0 && deadline > 0) {
+      const std::int64_t left = deadline - Clock::now_ns();
+      wait = left <= 0 ? 0 : (wait < 0 ? left : std::min(wait, left));
+    }
+    std::size_t n;
+    if (wait == 0) {
+      n = io_.poll_one();
+    } else {
+      // The work guard keeps run_one*() waiting even when no operation is outstanding.
+      begin_wait(wait);
+      n = wait < 0 ? io_.run_one() : io_.run_one_for(std::chrono::nanoseconds(wait));
+      end_wait();
+    }
+    if (n == 0) break;
+    ran += n;
   }
 }
 
@@ -177,6 +207,7 @@ void ProactorLoop::close_io() noexcept {
   watchers_.clear();
   level_ready_.clear();
   deferred_reads_.clear();  // their completions are dropped with the loop, as queued ones
+  queued_reads_.clear();
   // Handlers still queued are destroyed, never run, when the io_context is destroyed with
   // the loop; the watchers' own callbacks were released by retire() above.
   work_.reset();

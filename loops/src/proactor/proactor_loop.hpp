@@ -4,6 +4,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <unordered_map>
@@ -42,14 +43,15 @@ class ProactorLoop final : public LoopBase {
 
   /// The io_context, for the proactor's channels.
   boost::asio::io_context& io_context() noexcept { return io_; }
-  /// A read a channel asked for, handed to Asio later (see asio_channel.cpp): at the start
-  /// of the next poll phase, or at the end of this one if no ready callback is queued.
+  /// A read a channel asked for, handed to Asio later (see asio_channel.cpp): by a handler
+  /// of its own, queued behind those ready now, or at the start of the next poll phase if
+  /// ready callbacks are queued.
   struct DeferredRead {
     AsioChannel* channel;  // null once aborted: then completes with errc::aborted
     MutableBuffer buffer;
     ByteChannel::Completion done;
   };
-  void defer_read(DeferredRead read) { deferred_reads_.push_back(std::move(read)); }
+  void defer_read(DeferredRead read);
   /// Makes `channel`'s deferred read complete with `errc::aborted` (cancel, close).
   void abort_deferred_reads(const AsioChannel* channel) noexcept;
 
@@ -57,6 +59,8 @@ class ProactorLoop final : public LoopBase {
   void poll_io(std::int64_t timeout_ns) override;
   void wakeup() noexcept override;
   void close_io() noexcept override;
+  /// Watchers found still ready run in the next phase: the current one must end.
+  bool has_deferred_io() const noexcept override { return !level_ready_.empty(); }
 
  private:
   class Watcher;
@@ -64,6 +68,7 @@ class ProactorLoop final : public LoopBase {
 
   void set_callback(int fd, bool reading, bool once, Callback cb);
   void start_deferred();
+  void start_read(DeferredRead& r);
   void release_if_idle(int fd) noexcept;
   bool clear_callback(int fd, bool reading);
 
@@ -73,7 +78,8 @@ class ProactorLoop final : public LoopBase {
       io_.get_executor()};
   std::unordered_map<int, std::shared_ptr<Watcher>> watchers_;
   std::vector<std::function<void()>> level_ready_;       // watchers to run in the next poll phase
-  std::vector<DeferredRead> deferred_reads_, starting_;  // see defer_read()
+  std::vector<DeferredRead> deferred_reads_, starting_;  // see defer_read(): next phase
+  std::deque<DeferredRead> queued_reads_;                // one posted handler each
 
   static constexpr std::size_t kMaxHandlersPerPoll = 4096;
 };

@@ -2,11 +2,14 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "support/backends.hpp"
@@ -208,6 +211,73 @@ BOOST_AUTO_TEST_CASE(a_throwing_callback_leaves_the_other_wait_armed) {
   BOOST_REQUIRE(run_until(*loop, [&] { return reported == 1; }));
   put(p.b, "x");
   BOOST_TEST(run_until(*loop, [&] { return reads == 1; }));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// A poll phase may go on waiting for I/O after running I/O callbacks (the proactor does, as
+// Asio's run()): it must still end as soon as a callback gives the loop other work.
+BOOST_AUTO_TEST_SUITE(poll_phase)
+
+namespace {
+
+/// Runs `loop` forever, with a watchdog thread that stops it after `seconds`; true if the
+/// loop stopped by itself.
+bool runs_to_its_own_stop(Loop& loop, double seconds = 10.0) {
+  std::atomic<bool> done{false}, watchdog_fired{false};
+  std::thread watchdog([&] {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (!done.load() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (!done.load()) {
+      watchdog_fired = true;
+      loop.stop();
+    }
+  });
+  loop.run_forever();
+  done = true;
+  watchdog.join();
+  return !watchdog_fired.load();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(ready_callback_scheduled_by_io_runs) {
+  auto loop = make_test_loop();
+  FdPair p = FdPair::sockets();
+  loop->wait_readable(p.a, [&] { loop->call_soon([&] { loop->stop(); }); });
+  put(p.b, "x");
+  BOOST_TEST(runs_to_its_own_stop(*loop));
+}
+
+BOOST_AUTO_TEST_CASE(timer_scheduled_by_io_fires) {
+  auto loop = make_test_loop();
+  FdPair p = FdPair::sockets();
+  loop->wait_readable(p.a, [&] { loop->call_later(0.02, [&] { loop->stop(); }); });
+  put(p.b, "x");
+  BOOST_TEST(runs_to_its_own_stop(*loop));
+}
+
+BOOST_AUTO_TEST_CASE(stop_from_io_ends_run_forever) {
+  auto loop = make_test_loop();
+  FdPair p = FdPair::sockets();
+  loop->wait_readable(p.a, [&] { loop->stop(); });
+  put(p.b, "x");
+  BOOST_TEST(runs_to_its_own_stop(*loop));
+}
+
+BOOST_AUTO_TEST_CASE(run_once_returns_after_io_callbacks) {
+  // One iteration: after a callback ran, run_once must not wait out its whole timeout.
+  auto loop = make_test_loop();
+  FdPair p = FdPair::sockets();
+  int calls = 0;
+  loop->wait_readable(p.a, [&] { ++calls; });
+  put(p.b, "x");
+  const double start = loop->time();
+  while (calls == 0 && loop->time() - start < 10) loop->run_once(30.0);
+  BOOST_TEST(calls == 1);
+  BOOST_TEST(loop->time() - start < 10.0);  // a liveness bound, not a speed one
 }
 
 BOOST_AUTO_TEST_SUITE_END()
