@@ -8,6 +8,12 @@ import tempfile
 
 import pytest
 
+TIMEOUT = 10  # seconds: a broken transport fails its test instead of hanging the suite
+
+
+def run(loop, coro):
+    return loop.run_until_complete(asyncio.wait_for(coro, TIMEOUT))
+
 
 class ReadRecorder(asyncio.Protocol):
     def __init__(self, loop):
@@ -86,7 +92,7 @@ def test_read_pipe_delivers_data_then_eof(loop):
         assert pipe.closed  # the transport owned it
         assert "closed" in repr(transport)
 
-    loop.run_until_complete(main())
+    run(loop, main())
 
 
 def test_read_pipe_pause_and_resume(loop):
@@ -108,7 +114,7 @@ def test_read_pipe_pause_and_resume(loop):
         assert "eof" not in proto.events  # close() is not an end of stream
         os.close(w)
 
-    loop.run_until_complete(main())
+    run(loop, main())
 
 
 def test_write_pipe_writes_and_flushes_on_close(loop):
@@ -140,7 +146,7 @@ def test_write_pipe_writes_and_flushes_on_close(loop):
         transport.write(b"after close")  # ignored, as asyncio does
         os.close(r)
 
-    loop.run_until_complete(main())
+    run(loop, main())
 
 
 def test_write_pipe_reader_gone(loop):
@@ -155,7 +161,7 @@ def test_write_pipe_reader_gone(loop):
         assert isinstance(exc, BrokenPipeError)
         transport.write(b"more")  # no exception: counted as a write after loss
 
-    loop.run_until_complete(main())
+    run(loop, main())
 
 
 def test_write_pipe_abort_drops_queue(loop):
@@ -168,7 +174,7 @@ def test_write_pipe_abort_drops_queue(loop):
         assert transport.get_write_buffer_size() == 0
         assert await proto.done is None
 
-    loop.run_until_complete(main())
+    run(loop, main())
     os.close(r)
 
 
@@ -184,7 +190,7 @@ def test_socketpair_as_pipes(loop):
         assert await wp.done is None
         assert bytes(rp.data) == b"through a socketpair"
 
-    loop.run_until_complete(main())
+    run(loop, main())
 
 
 def test_pty_read_and_write(loop):
@@ -204,7 +210,7 @@ def test_pty_read_and_write(loop):
 
     errors = []
     loop.set_exception_handler(lambda lp, ctx: errors.append(ctx))
-    loop.run_until_complete(main())
+    run(loop, main())
     assert errors == []
 
 
@@ -228,7 +234,7 @@ def test_write_type_errors(loop):
         transport.close()
         await proto.done
 
-    loop.run_until_complete(main())
+    run(loop, main())
     os.close(r)
 
 
@@ -239,7 +245,7 @@ def test_unclosed_transport_warns(loop):
         transport, _ = await loop.connect_read_pipe(asyncio.Protocol, open(r, "rb", 0))
         return transport
 
-    transport = loop.run_until_complete(main())
+    transport = run(loop, main())
     with pytest.warns(ResourceWarning, match="unclosed transport"):
         transport.__del__()
     os.close(w)
