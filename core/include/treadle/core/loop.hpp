@@ -93,7 +93,10 @@ class WaitHooks {
  *    `run_once`'s argument). I/O callbacks (readiness watchers, channel completions) run here,
  *    in the order the backend reports them. A zero-timeout poll is skipped if the last poll
  *    was less than 50 µs ago: while callbacks keep the loop busy, I/O is still looked at
- *    every 50 µs, without a syscall per iteration.
+ *    every 50 µs, without a syscall per iteration. Under `run_forever` a backend may go on
+ *    waiting and running I/O callbacks in the same phase as long as they give the loop
+ *    nothing else to do (no ready callback, thread callback, stop or due timer): the
+ *    proactor does, as Asio's `run()`.
  * 2. **Adopt.** Append callbacks scheduled from other threads (`call_soon_threadsafe`) to the
  *    ready queue, in the order they were scheduled. `call_soon` adopts them too before it
  *    queues its own callback, so the ready queue is one FIFO across threads (asyncio's
