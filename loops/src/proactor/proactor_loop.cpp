@@ -213,21 +213,6 @@ void ProactorLoop::close_io() noexcept {
   work_.reset();
 }
 
-void ProactorLoop::add_reader(int fd, std::function<void()> callback) {
-  set_callback(fd, true, false, std::make_shared<std::function<void()>>(std::move(callback)));
-}
-void ProactorLoop::add_writer(int fd, std::function<void()> callback) {
-  set_callback(fd, false, false, std::make_shared<std::function<void()>>(std::move(callback)));
-}
-void ProactorLoop::wait_readable(int fd, std::function<void()> callback) {
-  set_callback(fd, true, true, std::make_shared<std::function<void()>>(std::move(callback)));
-}
-void ProactorLoop::wait_writable(int fd, std::function<void()> callback) {
-  set_callback(fd, false, true, std::make_shared<std::function<void()>>(std::move(callback)));
-}
-bool ProactorLoop::remove_reader(int fd) { return clear_callback(fd, true); }
-bool ProactorLoop::remove_writer(int fd) { return clear_callback(fd, false); }
-
 void ProactorLoop::set_callback(int fd, bool reading, bool once, Callback cb) {
   check_open();
   auto it = watchers_.find(fd);

@@ -32,13 +32,6 @@ class ProactorLoop final : public LoopBase {
 
   std::string_view backend() const noexcept override { return "proactor"; }
 
-  void add_reader(int fd, std::function<void()> callback) override;
-  bool remove_reader(int fd) override;
-  void add_writer(int fd, std::function<void()> callback) override;
-  bool remove_writer(int fd) override;
-  void wait_readable(int fd, std::function<void()> callback) override;
-  void wait_writable(int fd, std::function<void()> callback) override;
-
   std::unique_ptr<ByteChannel> make_stream_channel(int fd) override;
 
   /// The io_context, for the proactor's channels.
@@ -64,13 +57,12 @@ class ProactorLoop final : public LoopBase {
 
  private:
   class Watcher;
-  using Callback = std::shared_ptr<std::function<void()>>;
 
-  void set_callback(int fd, bool reading, bool once, Callback cb);
+  void set_callback(int fd, bool reading, bool once, Callback cb) override;
   void start_deferred();
   void start_read(DeferredRead& r);
   void release_if_idle(int fd) noexcept;
-  bool clear_callback(int fd, bool reading);
+  bool clear_callback(int fd, bool reading) override;
 
   // The hint promises a single thread runs the context, which lets Asio skip some locking.
   boost::asio::io_context io_{1};

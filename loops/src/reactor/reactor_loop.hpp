@@ -32,13 +32,6 @@ class ReactorLoop final : public LoopBase {
 
   std::string_view backend() const noexcept override { return "reactor"; }
 
-  void add_reader(int fd, std::function<void()> callback) override;
-  bool remove_reader(int fd) override;
-  void add_writer(int fd, std::function<void()> callback) override;
-  bool remove_writer(int fd) override;
-  void wait_readable(int fd, std::function<void()> callback) override;
-  void wait_writable(int fd, std::function<void()> callback) override;
-
   /// The poller, for the reactor's channels.
   EpollPoller& poller() noexcept { return poller_; }
 
@@ -62,11 +55,10 @@ class ReactorLoop final : public LoopBase {
  private:
   class Waker;
   class Watcher;
-  using Callback = std::shared_ptr<std::function<void()>>;
 
   // reactor/watchers.cpp
-  void set_callback(int fd, bool reading, bool once, Callback cb);
-  bool clear_callback(int fd, bool reading);
+  void set_callback(int fd, bool reading, bool once, Callback cb) override;
+  bool clear_callback(int fd, bool reading) override;
   std::error_code sync(int fd, Watcher& w);
   void forget_parked(int fd) noexcept;
   void forget_watchers() noexcept;

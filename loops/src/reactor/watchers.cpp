@@ -8,21 +8,6 @@
 
 namespace treadle::detail {
 
-void ReactorLoop::add_reader(int fd, std::function<void()> callback) {
-  set_callback(fd, true, false, std::make_shared<std::function<void()>>(std::move(callback)));
-}
-void ReactorLoop::add_writer(int fd, std::function<void()> callback) {
-  set_callback(fd, false, false, std::make_shared<std::function<void()>>(std::move(callback)));
-}
-void ReactorLoop::wait_readable(int fd, std::function<void()> callback) {
-  set_callback(fd, true, true, std::make_shared<std::function<void()>>(std::move(callback)));
-}
-void ReactorLoop::wait_writable(int fd, std::function<void()> callback) {
-  set_callback(fd, false, true, std::make_shared<std::function<void()>>(std::move(callback)));
-}
-bool ReactorLoop::remove_reader(int fd) { return clear_callback(fd, true); }
-bool ReactorLoop::remove_writer(int fd) { return clear_callback(fd, false); }
-
 void ReactorLoop::set_callback(int fd, bool reading, bool once, Callback cb) {
   check_open();
   if (fd < 0) throw std::system_error(errno_code(EBADF), "invalid file descriptor");
