@@ -23,6 +23,7 @@ PyObject* s_remove_done_callback = nullptr;
 PyObject* s_set_result = nullptr;
 PyObject* s_set_exception = nullptr;
 PyObject* s_send = nullptr;
+PyObject* s_create_future = nullptr;
 
 /// What `_sock_io` does besides calling `sock.<method>(*args)`.
 enum Kind : int {
@@ -292,8 +293,11 @@ int checked_fd(PyObject* loop, PyObject* sock) {
   return static_cast<int>(n);
 }
 
+/// loop.create_future(), through the method as asyncio's sock_* do (a subclass may override it).
+PyObject* new_future(PyObject* loop) { return PyObject_CallMethodNoArgs(loop, s_create_future); }
+
 PyObject* done_future(PyObject* loop, PyObject* result) {
-  PyRef fut = PyRef::steal(PyObject_CallMethod(loop, "create_future", nullptr));
+  PyRef fut = PyRef::steal(new_future(loop));
   if (!fut) return nullptr;
   PyRef r = PyRef::steal(PyObject_CallMethodOneArg(fut.get(), s_set_result, result));
   if (!r) return nullptr;
@@ -383,7 +387,7 @@ PyObject* sock_io(PyObject* self, PyObject* const* argv, Py_ssize_t nargs) {
       return nullptr;
     }
   }
-  op->fut = PyObject_CallMethod(self, "create_future", nullptr);
+  op->fut = new_future(self);
   if (op->fut == nullptr) return nullptr;
   PyRef r = PyRef::steal(
       PyObject_CallMethodOneArg(op->fut, s_add_done_callback, reinterpret_cast<PyObject*>(op)));
@@ -424,6 +428,7 @@ bool install_sock_methods(PyObject* cls) {
   s_set_result = intern("set_result");
   s_set_exception = intern("set_exception");
   s_send = intern("send");
+  s_create_future = intern("create_future");
   g_op_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&op_spec));
   if (g_op_type == nullptr) return false;
   for (PyMethodDef* def = sock_methods; def->ml_name != nullptr; ++def) {
