@@ -158,12 +158,12 @@ void ProactorLoop::abort_deferred_reads(const AsioChannel* channel) noexcept {
 void ProactorLoop::poll_io(std::int64_t timeout_ns) {
   // Reads deferred since the last poll phase start first (see defer_read()).
   if (!deferred_reads_.empty()) start_deferred();
-  // Watchers found still ready at the end of the last phase run first, without waiting.
+  // Watchers found still ready at the end of the last phase run first, without waiting
+  // (has_deferred_io() made the timeout zero).
   if (!level_ready_.empty()) {
     std::vector<std::function<void()>> batch;
     batch.swap(level_ready_);
     for (auto& f : batch) asio::post(io_, std::move(f));
-    timeout_ns = 0;
   }
   const std::int64_t deadline = timeout_ns > 0 ? Clock::now_ns() + timeout_ns : timeout_ns;
   // One handler at a time. While the handlers leave the loop nothing else to do, the phase
