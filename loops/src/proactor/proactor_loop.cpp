@@ -180,10 +180,12 @@ void ProactorLoop::poll_io(std::int64_t timeout_ns) {
       const std::int64_t left = deadline - Clock::now_ns();
       wait = left <= 0 ? 0 : (wait < 0 ? left : std::min(wait, left));
     }
-    std::size_t n;
-    if (wait == 0) {
-      n = io_.poll_one();
-    } else {
+    std::size_t n = 0;
+    // Wait hooks (the Python binding's GIL release) cost more than the non-blocking
+    // epoll_wait that poll_one() makes once no handler is ready: with hooks, run what is
+    // ready first and bracket only a wait that may block.
+    if (wait == 0 || wait_hooks() != nullptr) n = io_.poll_one();
+    if (n == 0 && wait != 0) {
       // The work guard keeps run_one*() waiting even when no operation is outstanding.
       begin_wait(wait);
       n = wait < 0 ? io_.run_one() : io_.run_one_for(std::chrono::nanoseconds(wait));

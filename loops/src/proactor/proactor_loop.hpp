@@ -64,8 +64,10 @@ class ProactorLoop final : public LoopBase {
   void release_if_idle(int fd) noexcept;
   bool clear_callback(int fd, bool reading) override;
 
-  // The hint promises a single thread runs the context, which lets Asio skip some locking.
-  boost::asio::io_context io_{1};
+  // One thread runs the context and owns every I/O object in it; other threads only post
+  // (wakeup()). So Asio keeps the scheduler's lock and drops the per-descriptor ones, two
+  // mutex round trips per I/O operation.
+  boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
       io_.get_executor()};
   std::unordered_map<int, std::shared_ptr<Watcher>> watchers_;
