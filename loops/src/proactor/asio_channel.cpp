@@ -65,6 +65,7 @@ std::unique_ptr<ByteChannel> ProactorLoop::make_stream_channel(int fd) {
     ::close(fd);
     Error::raise(errc::loop_closed);
   }
+  watchers_.forget_parked(fd);  // as on the reactor: the channel owns the fd's events now
   return std::make_unique<AsioChannel>(*this, fd);
 }
 

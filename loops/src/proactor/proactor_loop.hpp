@@ -4,12 +4,14 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
+#include "../common/epoll_poller.hpp"
+#include "../common/epoll_watchers.hpp"
 #include "../common/loop_base.hpp"
 #include "treadle/core/byte_channel.hpp"
 
@@ -22,8 +24,9 @@ class AsioChannel;
  *
  * The poll phase runs the io_context's ready completion handlers (blocking for the first one
  * at most the poll timeout); `call_soon_threadsafe` wakes it by posting an empty handler.
- * Readiness watchers use `posix::stream_descriptor::async_wait`, re-armed after every
- * callback so they are persistent.
+ * Readiness watchers are the reactor's (common/epoll_watchers.hpp), kept in an epoll set of
+ * their own whose fd Asio watches: one `epoll_ctl` per one-shot wait, as on the reactor, where
+ * Asio descriptors would cost a registration, a re-arm and a deregistration.
  */
 class ProactorLoop final : public LoopBase {
  public:
@@ -52,17 +55,16 @@ class ProactorLoop final : public LoopBase {
   void poll_io(std::int64_t timeout_ns) override;
   void wakeup() noexcept override;
   void close_io() noexcept override;
-  /// Watchers found still ready run in the next phase: the current one must end.
-  bool has_deferred_io() const noexcept override { return !level_ready_.empty(); }
+  /// Watchers that may still be ready run in the next phase: the current one must end.
+  bool has_deferred_io() const noexcept override { return watchers_again_; }
 
  private:
-  class Watcher;
-
   void set_callback(int fd, bool reading, bool once, Callback cb) override;
+  bool clear_callback(int fd, bool reading) override;
+  void arm_watchers();
+  void run_watchers();
   void start_deferred();
   void start_read(DeferredRead& r);
-  void release_if_idle(int fd) noexcept;
-  bool clear_callback(int fd, bool reading) override;
 
   // One thread runs the context and owns every I/O object in it; other threads only post
   // (wakeup()). So Asio keeps the scheduler's lock and drops the per-descriptor ones, two
@@ -70,8 +72,11 @@ class ProactorLoop final : public LoopBase {
   boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
       io_.get_executor()};
-  std::unordered_map<int, std::shared_ptr<Watcher>> watchers_;
-  std::vector<std::function<void()>> level_ready_;       // watchers to run in the next poll phase
+  EpollPoller poller_;  // the watchers' set, nested in Asio's epoll through watch_fd_
+  EpollWatchers watchers_{*this, poller_};
+  boost::asio::posix::stream_descriptor watch_fd_{io_};
+  bool watchers_armed_ = false;  // an async_wait on watch_fd_ is outstanding
+  bool watchers_again_ = false;  // the set may hold ready watchers: poll it next phase
   std::vector<DeferredRead> deferred_reads_, starting_;  // see defer_read(): next phase
   std::deque<DeferredRead> queued_reads_;                // one posted handler each
 

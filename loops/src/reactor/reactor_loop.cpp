@@ -1,7 +1,6 @@
 // loops/src/reactor/reactor_loop.cpp — the reactor's poll phase, wake-ups and watchers.
 // Tests: tests/cpp/loops/* (reactor)
 #include "reactor_loop.hpp"
-#include "watcher.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -66,22 +65,24 @@ void ReactorLoop::poll_io(std::int64_t timeout_ns) {
       if (!source->retired) source->on_events(0);
     }
   }
-  retired_.clear();
-}
-
-void ReactorLoop::retire(std::unique_ptr<IoSource> source) noexcept {
-  source->retired = true;
-  if (is_closed()) return;  // nothing can dispatch to it any more
-  retired_.push_back(std::move(source));
+  watchers_.end_batch();
 }
 
 void ReactorLoop::defer(IoSource* source) { deferred_.push_back(source); }
 
 void ReactorLoop::wakeup() noexcept { waker_->wake(); }
 
+void ReactorLoop::set_callback(int fd, bool reading, bool once, Callback cb) {
+  check_open();
+  watchers_.set(fd, reading, once, std::move(cb));
+}
+
+bool ReactorLoop::clear_callback(int fd, bool reading) {
+  return !is_closed() && watchers_.clear(fd, reading);
+}
+
 void ReactorLoop::close_io() noexcept {
-  forget_watchers();
-  retired_.clear();
+  watchers_.close();
   deferred_.clear();
   waker_->close();
   poller_.close();

@@ -4,26 +4,23 @@
 
 #include <functional>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
+#include "../common/epoll_poller.hpp"
+#include "../common/epoll_watchers.hpp"
 #include "../common/loop_base.hpp"
-#include "epoll_poller.hpp"
 
 namespace treadle::detail {
 
 /**
  * @brief The reactor backend: `LoopBase` plus an epoll poller, an eventfd for wake-ups, and
- * level-triggered readiness watchers.
+ * the readiness watchers of `EpollWatchers` in that same poller.
  *
  * I/O callbacks run straight from the poll phase (no trip through the ready queue). A source
  * removed while a batch of events is being dispatched is kept until the batch ends and skips
  * its remaining events, so a callback may remove any watcher, including its own.
  *
- * Watchers (reactor/watchers.cpp) are level-triggered. One-shot waits use `EPOLLONESHOT`;
- * after one fires with nothing else watching the fd, the watcher is *parked*: still registered
- * but disarmed, so the next wait on the fd needs one `EPOLL_CTL_MOD` instead of a DEL now and
- * an ADD later.
+ * Watchers are level-triggered, one-shot waits `EPOLLONESHOT` (see common/epoll_watchers.hpp).
  */
 class ReactorLoop final : public LoopBase {
  public:
@@ -40,7 +37,7 @@ class ReactorLoop final : public LoopBase {
   /// Frees `source` once the current batch of events has been dispatched (at once if the
   /// loop is closed): events already fetched for it are skipped, never delivered to freed
   /// memory.
-  void retire(std::unique_ptr<IoSource> source) noexcept;
+  void retire(std::unique_ptr<IoSource> source) noexcept { watchers_.retire(std::move(source)); }
   /// Calls `source->on_events(0)` in the next poll phase, without waiting for the kernel:
   /// how channels attempt an operation speculatively without completing inside the call
   /// that started it.
@@ -54,20 +51,14 @@ class ReactorLoop final : public LoopBase {
 
  private:
   class Waker;
-  class Watcher;
 
-  // reactor/watchers.cpp
   void set_callback(int fd, bool reading, bool once, Callback cb) override;
   bool clear_callback(int fd, bool reading) override;
-  std::error_code sync(int fd, Watcher& w);
-  void forget_parked(int fd) noexcept;
-  void forget_watchers() noexcept;
 
   EpollPoller poller_;
   std::unique_ptr<Waker> waker_;
-  std::unordered_map<int, std::unique_ptr<Watcher>> watchers_;
-  std::vector<std::unique_ptr<IoSource>> retired_;  // freed after the current batch
-  std::vector<IoSource*> deferred_;                 // see defer()
+  EpollWatchers watchers_{*this, poller_};
+  std::vector<IoSource*> deferred_;  // see defer()
 };
 
 }  // namespace treadle::detail

@@ -67,7 +67,7 @@ std::unique_ptr<ByteChannel> ReactorLoop::make_stream_channel(int fd) {
     ::close(fd);
     Error::raise(errc::loop_closed);
   }
-  forget_parked(fd);
+  watchers_.forget_parked(fd);
   return std::make_unique<SocketChannel>(*this, fd);
 }
 

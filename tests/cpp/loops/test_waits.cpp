@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "support/backends.hpp"
 #include "support/fds.hpp"
@@ -211,6 +212,32 @@ BOOST_AUTO_TEST_CASE(a_throwing_callback_leaves_the_other_wait_armed) {
   BOOST_REQUIRE(run_until(*loop, [&] { return reported == 1; }));
   put(p.b, "x");
   BOOST_TEST(run_until(*loop, [&] { return reads == 1; }));
+}
+
+BOOST_AUTO_TEST_CASE(more_ready_fds_than_one_epoll_batch) {
+  // One epoll_wait reports at most 256 events. The rest must still run, also where the
+  // watchers' epoll set is nested in another one (the proactor), whose edge-triggered
+  // registration of the set need not signal the leftovers again.
+  for (bool persistent : {false, true}) {
+    auto loop = make_test_loop();
+    constexpr int kPairs = 300;
+    std::vector<std::unique_ptr<FdPair>> pairs;
+    int calls = 0;
+    for (int i = 0; i < kPairs; ++i) {
+      pairs.emplace_back(new FdPair(FdPair::pipe()));
+      const int fd = pairs.back()->a;
+      if (persistent) {
+        loop->add_reader(fd, [&calls, &loop, fd] {
+          ++calls;
+          loop->remove_reader(fd);
+        });
+      } else {
+        loop->wait_readable(fd, [&calls] { ++calls; });
+      }
+    }
+    for (auto& p : pairs) put(p->b, "x");
+    BOOST_TEST(run_until(*loop, [&] { return calls == kPairs; }), "persistent=" << persistent);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,4 +1,4 @@
-// loops/src/reactor/epoll_poller.cpp — epoll_create/ctl/wait, and nothing else.
+// loops/src/common/epoll_poller.cpp — epoll_create/ctl/wait, and nothing else.
 // Tests: tests/cpp/loops/test_loop.cpp (reactor), tests/cpp/loops/test_watchers.cpp
 #include "epoll_poller.hpp"
 

@@ -1,4 +1,5 @@
-// loops/src/reactor/epoll_poller.hpp — the reactor's only contact with epoll.
+// loops/src/common/epoll_poller.hpp — the loops' only contact with epoll: the reactor polls one
+// directly; the proactor nests one, for its watchers, in Asio's reactor.
 // Tests: tests/cpp/loops/test_loop.cpp (reactor), tests/cpp/loops/test_watchers.cpp
 #pragma once
 
@@ -15,7 +16,7 @@ class IoSource {
  public:
   virtual ~IoSource() = default;
   virtual void on_events(std::uint32_t events) = 0;
-  /// Set when the source is handed to `ReactorLoop::retire`: its remaining events in the
+  /// Set when the source is handed to `EpollWatchers::retire`: its remaining events in the
   /// current batch are skipped.
   bool retired = false;
 };
@@ -52,12 +53,17 @@ class EpollPoller {
 
   void close() noexcept;
 
+  /// The epoll fd itself (readable while any registered source is ready).
+  int fd() const noexcept { return epfd_; }
+  /// The most events one `wait` reports: a wait that returns this many may have left more.
+  static constexpr int kMaxEvents = 256;
+
  private:
   int wait_raw(std::int64_t timeout_ns);
 
   int epfd_ = -1;
   bool have_pwait2_ = true;
-  std::array<epoll_event, 256> events_{};
+  std::array<epoll_event, kMaxEvents> events_{};
 };
 
 }  // namespace treadle::detail
