@@ -228,8 +228,8 @@ class Loop {
   /// Persistent watchers on any pollable file descriptor (sockets, pipes, eventfds, ttys):
   /// the callback runs in the poll phase of every iteration in which the fd is readable
   /// (writable), until removed. Adding a second reader (writer) for the same fd replaces the
-  /// first. The loop never closes the fd. Both backends offer them (the proactor through
-  /// Asio's `async_wait`).
+  /// first. The loop never closes the fd. Both backends offer them, with the same code (the
+  /// proactor keeps them in an epoll set that Asio watches).
   /// @{
 
   /// @throws std::system_error `EPERM` for fds that cannot be polled (regular files),
