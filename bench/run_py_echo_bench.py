@@ -10,6 +10,12 @@ loops of one variant and size run back to back), and the median is reported, wit
 per request against uvloop and against asyncio. Targets for treadle's CPU per request:
 <= 0.9x uvloop on Protocol and BufferedProtocol at 1 KiB, <= 0.75x on sock_*, never above 1x.
 
+The same run measures the floor: the raw C echo servers of bench/ (epoll, and Boost.Asio), which
+do no more than the kernel's work and a read/write per message. A loop's CPU per request minus
+the floor's is what the loop itself costs; the floor bounds every ratio against uvloop from
+below (treadle cannot use less than the floor). Each repeat measures the floor at every size
+first.
+
 Variants a loop does not implement (NotImplementedError, e.g. sock_* on treadle's loop before
 the network issue lands) are skipped and named in the output. The machinery (server processes,
 loadgen runs, samples) is shared with run_echo_bench.py through bench/echo_common.py.
@@ -17,7 +23,8 @@ loadgen runs, samples) is shared with run_echo_bench.py through bench/echo_commo
     /usr/bin/python3 bench/run_py_echo_bench.py [--build-dir build] [--python-dir BUILD/python]
         [--quick] [--duration 5] [--warmup 1] [--repeat 3] [--conns 10] [--sizes 1k,10k,100k]
         [--loops asyncio,uvloop,treadle-reactor,treadle-proactor]
-        [--variants protocol,buffered,streams,sock] [--server-cpu 0] [--client-cpu 1]
+        [--variants protocol,buffered,streams,sock] [--floors raw-epoll,raw-asio]
+        [--server-cpu 0] [--client-cpu 1]
         [--output bench/results/echo_python.md] [--png bench/results/echo_python.png]
         [--no-write] [--no-png]
 
@@ -42,6 +49,9 @@ from echo_common import (LOADGEN, REPO, Cell, RunError, build_config, fmt_size, 
 
 LOOPS = ["asyncio", "uvloop", "treadle-reactor", "treadle-proactor"]
 VARIANTS = ["protocol", "buffered", "streams", "sock"]
+# The C floor: name -> binary relative to the build dir (the same servers run_echo_bench.py uses).
+FLOORS = {"raw-epoll": "bench/raw_epoll_echo", "raw-asio": "bench/raw_asio_echo"}
+FLOOR = "floor"  # the pseudo-variant the floor's cells are filed under
 VARIANT_TITLE = {"protocol": "Protocol", "buffered": "BufferedProtocol",
                  "streams": "streams", "sock": "sock_*"}
 # treadle CPU/req ÷ uvloop CPU/req targets at 1 KiB; at every other size/variant: never above 1.
@@ -79,7 +89,37 @@ def ratio_text(cells, loop, base, variant, size) -> str:
     return f"{c.median('cpu_us_per_req') / b.median('cpu_us_per_req'):.2f}x"
 
 
-def render(args, cells, loops, variants, skipped, notes, started, load_start, build_cfg) -> str:
+def floor_table(args, cells, loops, variants, floors) -> list[str]:
+    """The C floor per size, and every loop's CPU per request above it, per variant."""
+    if not floors:
+        return []
+    base = floors[0]
+    out = ["", f"The floor: the raw C echo servers, and each loop's CPU per request ÷ {base}'s "
+           "(what is left above 1.00 is the loop's own cost; treadle ÷ uvloop cannot go below "
+           f"{base} ÷ uvloop):", "",
+           "| Size | " + " | ".join(f"{f} CPU µs/req" for f in floors) + " | Variant | "
+           + " | ".join(f"{lp} ÷ {base}" for lp in loops) + " |",
+           "|---:|" + "---:|" * len(floors) + "---|" + "---:|" * len(loops)]
+    for size in args.sizes:
+        fc = [cells.get((f, FLOOR, size)) for f in floors]
+        head = f"| {fmt_size(size)} | " + " | ".join(
+            f"{c.median('cpu_us_per_req'):.2f}" if c and c.samples else "failed" for c in fc)
+        fb = fc[0]
+        for variant in variants:
+            row = []
+            for lp in loops:
+                c = cells.get((lp, variant, size))
+                if c is None or not c.samples or fb is None or not fb.samples:
+                    row.append("")
+                else:
+                    row.append(f"{c.median('cpu_us_per_req') / fb.median('cpu_us_per_req'):.2f}")
+            out.append(head + f" | {VARIANT_TITLE[variant]} | " + " | ".join(row) + " |")
+            head = "| | " + " | ".join("" for _ in floors)
+    return out
+
+
+def render(args, cells, loops, variants, floors, skipped, notes, started, load_start,
+           build_cfg) -> str:
     out = ["# Python echo benchmark", ""]
     mode = " (quick mode: smoke test, not a measurement)" if args.quick else ""
     out += [
@@ -123,6 +163,7 @@ def render(args, cells, loops, variants, skipped, notes, started, load_start, bu
                     f"| {ratio_text(cells, loop, 'asyncio', variant, size)} "
                     f"| {cell.median('server_cpu_pct'):.0f} "
                     f"| {cell.median('client_cpu_pct'):.0f} |")
+    out += floor_table(args, cells, loops, variants, floors)
     treadles = [lp for lp in loops if lp.startswith("treadle")]
     if treadles and "uvloop" in loops:
         out += ["", "CPU per request, treadle ÷ uvloop (targets at 1 KiB: ≤ 0.9 on Protocol and "
@@ -230,6 +271,9 @@ def main() -> int:
                     help="comma-separated subset of: " + ", ".join(LOOPS))
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help="comma-separated subset of: " + ", ".join(VARIANTS))
+    ap.add_argument("--floors", default=",".join(FLOORS),
+                    help="C echo servers measured as the floor, a comma-separated subset of: "
+                         + ", ".join(FLOORS) + " ('' for none)")
     ap.add_argument("--server-cpu", type=int, default=None,
                     help="CPU the server is pinned to (default: the first this process may use)")
     ap.add_argument("--client-cpu", type=int, default=None,
@@ -244,6 +288,7 @@ def main() -> int:
     notes = pick_cpus(ap, args)
     wanted_loops = split_list(args.loops, LOOPS, "loop(s)", ap)
     variants = split_list(args.variants, VARIANTS, "variant(s)", ap)
+    floors = split_list(args.floors, list(FLOORS), "floor(s)", ap) if args.floors.strip() else []
 
     build = resolve_build_dir(args.build_dir)
     loadgen = build / LOADGEN
@@ -278,47 +323,49 @@ def main() -> int:
 
     started = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     load_start = loadavg()
+    for f in [f for f in floors if not os.access(build / FLOORS[f], os.X_OK)]:
+        notes.append(f"floor {f} skipped: {build / FLOORS[f]} not built")
+        floors.remove(f)
     cells = {(lp, v, s): Cell(lp, s) for lp, v in pairs for s in args.sizes}
+    cells.update({(f, FLOOR, s): Cell(f, s) for f in floors for s in args.sizes})
+    runs = [(f, FLOOR, s, [str(build / FLOORS[f])]) for f in floors for s in args.sizes]
+    runs += [(lp, v, s, [sys.executable, str(SERVER), "--loop", lp, "--variant", v,
+                         "--python-dir", str(args.python_dir)])
+             for v in variants for s in args.sizes for lp in loops if (lp, v, s) in cells]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(args.python_dir)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     failures, done = 0, 0
     total = args.repeat * len(cells)
     for rep in range(args.repeat):
-        for variant in variants:
-            for size in args.sizes:
-                for loop in loops:
-                    cell = cells.get((loop, variant, size))
-                    if cell is None:
-                        continue
-                    argv = [sys.executable, str(SERVER), "--loop", loop, "--variant", variant,
-                            "--python-dir", str(args.python_dir)]
-                    done += 1
-                    prefix = (f"[{done}/{total}] {loop:16s} {variant:8s} {fmt_size(size):>7s} "
-                              f"run {rep + 1}")
-                    try:
-                        sample, warnings = run_one(args, loadgen, f"{loop} {variant}", argv,
-                                                   size, env)
-                    except RunError as e:
-                        failures += 1
-                        cell.errors.append(str(e))
-                        print(f"{prefix}: FAILED: {e}", file=sys.stderr, flush=True)
-                        continue
-                    sample.rep = rep
-                    cell.samples.append(sample)
-                    for w in warnings:
-                        if w not in notes:
-                            notes.append(w)
-                        print(f"warning: {w}", file=sys.stderr)
-                    print(f"{prefix}: {sample.rps:10,.0f} req/s  {sample.cpu_us_per_req:7.2f} "
-                          f"CPU µs/req  server {sample.server_cpu_pct:3.0f}% CPU  "
-                          f"loadgen {sample.client_cpu_pct:3.0f}% CPU", file=sys.stderr,
-                          flush=True)
+        for loop, variant, size, argv in runs:
+            cell = cells[(loop, variant, size)]
+            done += 1
+            prefix = (f"[{done}/{total}] {loop:16s} {variant:8s} {fmt_size(size):>7s} "
+                      f"run {rep + 1}")
+            try:
+                sample, warnings = run_one(args, loadgen, f"{loop} {variant}", argv, size, env)
+            except RunError as e:
+                failures += 1
+                cell.errors.append(str(e))
+                print(f"{prefix}: FAILED: {e}", file=sys.stderr, flush=True)
+                continue
+            sample.rep = rep
+            cell.samples.append(sample)
+            for w in warnings:
+                if w not in notes:
+                    notes.append(w)
+                print(f"warning: {w}", file=sys.stderr)
+            print(f"{prefix}: {sample.rps:10,.0f} req/s  {sample.cpu_us_per_req:7.2f} "
+                  f"CPU µs/req  server {sample.server_cpu_pct:3.0f}% CPU  "
+                  f"loadgen {sample.client_cpu_pct:3.0f}% CPU", file=sys.stderr,
+                  flush=True)
 
     for (loop, variant, size), cell in cells.items():
         for e in cell.errors:
             notes.append(f"{loop} {variant} {fmt_size(size)} failed: {e}")
-    report = render(args, cells, loops, variants, skipped, notes, started, load_start, build_cfg)
+    report = render(args, cells, loops, variants, floors, skipped, notes, started, load_start,
+                    build_cfg)
     print(report, end="")
     if not args.no_write:
         out = Path(args.output)
