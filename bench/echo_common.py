@@ -88,8 +88,10 @@ def free_port() -> int:
 class ServerProcess:
     """One server process: started pinned, ready once it printed 'listening on', always stopped."""
 
-    def __init__(self, name: str, argv: list[str], cpu: int, env: dict[str, str] | None = None):
+    def __init__(self, name: str, argv: list[str], cpu: int, env: dict[str, str] | None = None,
+                 ready_timeout: float = READY_TIMEOUT):
         self.name, self.argv, self.cpu, self.env = name, argv, cpu, env
+        self.ready_timeout = ready_timeout
         self.proc: subprocess.Popen | None = None
         self.log = tempfile.TemporaryFile(mode="w+b")
         self.port = 0
@@ -112,7 +114,7 @@ class ServerProcess:
             env=self.env,
             preexec_fn=child_setup(self.cpu),
         )
-        deadline = time.monotonic() + READY_TIMEOUT
+        deadline = time.monotonic() + self.ready_timeout
         while True:
             for line in self.output().splitlines():
                 if line.startswith("listening on "):
@@ -125,7 +127,7 @@ class ServerProcess:
                                f"listening: {self.output()[-500:]!r}")
             if time.monotonic() > deadline:
                 raise RunError(f"{self.name} did not print 'listening on' within "
-                               f"{READY_TIMEOUT:.0f} s: {self.output()[-500:]!r}")
+                               f"{self.ready_timeout:.0f} s: {self.output()[-500:]!r}")
             time.sleep(0.01)
 
     def stop(self) -> str | None:
