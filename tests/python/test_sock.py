@@ -249,15 +249,46 @@ def test_blocking_socket_rejected(loop, pair):
     a.setblocking(True)
 
     async def main():
-        for coro in (loop.sock_recv(a, 1), loop.sock_recv_into(a, bytearray(1)),
-                     loop.sock_recvfrom(a, 1), loop.sock_recvfrom_into(a, bytearray(1)),
-                     loop.sock_sendall(a, b"x"), loop.sock_sendto(a, b"x", None),
-                     loop.sock_connect(a, "x"), loop.sock_accept(a),
-                     loop.sock_sendfile(a, mock.Mock())):
+        for coro in every_sock_method(loop, a):
             with pytest.raises(ValueError, match="non-blocking"):
                 await coro
 
     loop.run_until_complete(main())
+
+
+def every_sock_method(loop, sock):
+    return (loop.sock_recv(sock, 1), loop.sock_recv_into(sock, bytearray(1)),
+            loop.sock_recvfrom(sock, 1), loop.sock_recvfrom_into(sock, bytearray(1)),
+            loop.sock_sendall(sock, b"x"), loop.sock_sendto(sock, b"x", None),
+            loop.sock_connect(sock, "x"), loop.sock_accept(sock),
+            loop.sock_sendfile(sock, mock.Mock()))
+
+
+def test_every_sock_method_checks_its_socket_alike(loop, pair):
+    ssl = pytest.importorskip("ssl")
+    ssl_sock = ssl.create_default_context().wrap_socket(
+        nb(socket.socket()), server_hostname="x", do_handshake_on_connect=False)
+
+    async def main():
+        for coro in every_sock_method(loop, 12):
+            with pytest.raises(TypeError, match="a socket.socket was expected, got 12"):
+                await coro
+        for coro in every_sock_method(loop, ssl_sock):
+            with pytest.raises(TypeError, match="Socket cannot be of type SSLSocket"):
+                await coro
+        a, b = pair
+        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, sock=a)
+        try:
+            for coro in every_sock_method(loop, a):
+                with pytest.raises(RuntimeError, match="is used by transport"):
+                    await coro
+        finally:
+            transport.close()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        ssl_sock.close()
 
 
 def test_sock_sendfile_zero_copy(loop, listener, datafile):

@@ -249,8 +249,8 @@ PyType_Spec op_spec = {"treadle._treadle._SockOp", sizeof(SockOp), 0,
 
 // -- _sock_io ----------------------------------------------------------------------------------
 
-/// asyncio's checks on a sock_* argument, with the messages of treadle/_sock.py's
-/// `_check_socket`; then the fd, refused if a live transport of this loop owns it.
+/// asyncio's checks on a sock_* argument, with asyncio's messages; then the fd, refused if a
+/// live transport of this loop owns it. Every sock_* method checks through here.
 int checked_fd(PyObject* loop, PyObject* sock) {
   int r = PyObject_IsInstance(sock, g_socket_type);
   if (r < 0) return -1;
@@ -395,6 +395,13 @@ PyObject* sock_io(PyObject* self, PyObject* const* argv, Py_ssize_t nargs) {
   return Py_NewRef(op->fut);
 }
 
+/// `loop._check_sock(sock) -> int`: `checked_fd` for the sock_* methods written in Python
+/// (sock_connect, sock_sendfile), so that every sock_* method checks its socket the same way.
+PyObject* check_sock(PyObject* self, PyObject* sock) {
+  const int fd = checked_fd(self, sock);
+  return fd < 0 ? nullptr : PyLong_FromLong(fd);
+}
+
 PyMethodDef sock_methods[] = {
     {"_sock_io", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sock_io)),
      METH_FASTCALL,
@@ -402,6 +409,10 @@ PyMethodDef sock_methods[] = {
      "The body of the sock_* coroutines (internal): kind 0 calls sock.<method>(*args) until it "
      "does not block, 1 likewise for recv/recv_into (see fast_sock.cpp), 2 sends all of "
      "args[0]."},
+    {"_check_sock", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(check_sock)), METH_O,
+     "_check_sock(sock) -> int\n\n"
+     "asyncio's checks on a sock_* argument (a non-blocking socket.socket, not an SSLSocket, "
+     "not owned by a transport of this loop); returns its fd (internal)."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyObject* intern(const char* s) { return PyUnicode_InternFromString(s); }

@@ -17,11 +17,6 @@ import os
 import socket
 from asyncio import constants, exceptions
 
-try:
-    import ssl as _ssl
-except ImportError:  # pragma: no cover
-    _ssl = None
-
 # How loop._sock_io (bindings/python/src/fast_sock.cpp) treats an operation: attempt it and
 # wait until it does not block; the same for recv/recv_into, whose first attempt is skipped
 # when the previous read emptied the socket; send all of the data.
@@ -29,16 +24,6 @@ _PLAIN, _READ, _SEND_ALL = 0, 1, 2
 
 _FALLBACK_BLOCK = 256 * 1024
 _TRANSPORT_BLOCK = 64 * 1024
-
-
-def _check_socket(sock):
-    """asyncio's checks for sock_* arguments: a socket, no SSLSocket, non-blocking."""
-    if not isinstance(sock, socket.socket):
-        raise TypeError(f"a socket.socket was expected, got {sock!r}")
-    if _ssl is not None and isinstance(sock, _ssl.SSLSocket):
-        raise TypeError("Socket cannot be of type SSLSocket")
-    if sock.gettimeout() != 0:
-        raise ValueError("the socket must be non-blocking")
 
 
 def _check_sendfile_params(sock, file, offset, count):
@@ -236,8 +221,7 @@ class SockMixin:
 
     async def sock_connect(self, sock, address):
         """Connect the non-blocking socket `sock` to `address` (host names are resolved)."""
-        _check_socket(sock)
-        self._ensure_fd_no_transport(sock)
+        fd = self._check_sock(sock)
         if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_ip_literal(address[0]):
             infos = await self.getaddrinfo(address[0], address[1], family=sock.family,
                                            type=sock.type, proto=sock.proto)
@@ -250,7 +234,7 @@ class SockMixin:
         except (BlockingIOError, InterruptedError):
             pass
         fut = self.create_future()
-        self._sock_wait(fut, sock.fileno(), True, self._sock_connect_ready, sock, address)
+        self._sock_wait(fut, fd, True, self._sock_connect_ready, sock, address)
         try:
             return await fut
         finally:
@@ -292,8 +276,7 @@ class SockMixin:
         asyncio.SendfileNotAvailableError. Starts at `offset`, sends at most `count` bytes
         (None: to end of file); the file position is left after the last byte sent.
         """
-        _check_socket(sock)
-        self._ensure_fd_no_transport(sock)
+        self._check_sock(sock)
         _check_sendfile_params(sock, file, offset, count)
         try:
             return await self._sock_sendfile_native(sock, file, offset, count)
