@@ -18,6 +18,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -278,3 +279,37 @@ def timing_defaults(ap, args) -> None:
         args.repeat = 1 if args.quick else 3
     if args.repeat < 1 or args.duration <= 0 or args.warmup < 0 or args.conns < 1:
         ap.error("--repeat, --duration and --conns must be positive, --warmup non-negative")
+
+
+def record(cell: Cell, sample: Sample, rep: int, warnings: list[str], notes: list[str],
+           prefix: str) -> None:
+    """Files one run's sample under its cell and reports it (and its warnings) on stderr."""
+    sample.rep = rep
+    cell.samples.append(sample)
+    for w in warnings:
+        if w not in notes:
+            notes.append(w)
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"{prefix}: {sample.rps:10,.0f} req/s  {sample.cpu_us_per_req:7.2f} CPU µs/req  "
+          f"server {sample.server_cpu_pct:3.0f}% CPU  loadgen {sample.client_cpu_pct:3.0f}% CPU",
+          file=sys.stderr, flush=True)
+
+
+def emit(report: str, output: str, no_write: bool) -> Path | None:
+    """Prints the report and, unless no_write, writes it to output; returns the path written."""
+    print(report, end="")
+    if no_write:
+        return None
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report)
+    print(f"\nwritten to {out}", file=sys.stderr)
+    return out
+
+
+def entry_point(main) -> None:
+    """Runs a runner's main(): its return value is the exit status; Ctrl-C exits with 130."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -31,9 +31,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from echo_common import (LOADGEN, REPO, Cell, RunError, build_config, fmt_size,  # noqa: E402
-                         host_info, loadavg, paired_ratios, parse_sizes, pick_cpus,
-                         resolve_build_dir, run_one, timing_defaults)
+from echo_common import (LOADGEN, REPO, Cell, RunError, build_config, emit,  # noqa: E402
+                         entry_point, fmt_size, host_info, loadavg, paired_ratios, parse_sizes,
+                         pick_cpus, record, resolve_build_dir, run_one, timing_defaults)
 
 # name -> (binary relative to the build dir, extra arguments before --port)
 # Run order: each treadle server right after its baseline, so a pair sees the same background load.
@@ -195,31 +195,15 @@ def main() -> int:
                     cells[(name, size)].errors.append(str(e))
                     print(f"{prefix}: FAILED: {e}", file=sys.stderr, flush=True)
                     continue
-                sample.rep = rep
-                cells[(name, size)].samples.append(sample)
-                for w in warnings:
-                    if w not in notes:
-                        notes.append(w)
-                    print(f"warning: {w}", file=sys.stderr)
-                print(f"{prefix}: {sample.rps:10,.0f} req/s  {sample.cpu_us_per_req:7.2f} "
-                      f"CPU µs/req  server {sample.server_cpu_pct:3.0f}% CPU  "
-                      f"loadgen {sample.client_cpu_pct:3.0f}% CPU", file=sys.stderr, flush=True)
+                record(cells[(name, size)], sample, rep, warnings, notes, prefix)
 
     for cell in cells.values():
         for e in cell.errors:
             notes.append(f"{cell.server} {fmt_size(cell.size)} failed: {e}")
     report = render(args, cells, servers, skipped, notes, started, load_start, build_cfg)
-    print(report, end="")
-    if not args.no_write:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report)
-        print(f"\nwritten to {out}", file=sys.stderr)
+    emit(report, args.output, args.no_write)
     return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    entry_point(main)

@@ -35,8 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from echo_common import (LOADGEN, REPO, RunError, ServerProcess, build_config,  # noqa: E402
-                         child_setup, fmt_size, host_info, parse_kv, parse_sizes, pick_cpus,
-                         resolve_build_dir)
+                         child_setup, emit, entry_point, fmt_size, host_info, parse_kv,
+                         parse_sizes, pick_cpus, resolve_build_dir)
 from run_py_echo_bench import FLOORS, LOOPS, SERVER, VARIANT_TITLE, VARIANTS  # noqa: E402
 
 READY_UNDER_VALGRIND = 60.0  # seconds: Python's start-up is slow under valgrind
@@ -164,16 +164,9 @@ def main() -> int:
             above = (f"{(x - floor) / (base - floor):.2f}"
                      if base and floor is not None and base > floor else "")
             out.append(f"| {VARIANT_TITLE[v]} | {lp} | {x:,.0f} | {ratio} | {above} |")
-    report = "\n".join(out) + "\n"
-    print(report, end="")
-    if not args.no_write:
-        Path(args.output).write_text(report)
-        print(f"\nwritten to {args.output}", file=sys.stderr)
+    emit("\n".join(out) + "\n", args.output, args.no_write)
     return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    entry_point(main)

@@ -43,9 +43,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from echo_common import (LOADGEN, REPO, Cell, RunError, build_config, fmt_size,  # noqa: E402
-                         host_info, loadavg, paired_ratios, parse_sizes, pick_cpus,
-                         resolve_build_dir, run_one, timing_defaults)
+from echo_common import (LOADGEN, REPO, Cell, RunError, build_config, emit,  # noqa: E402
+                         entry_point, fmt_size, host_info, loadavg, paired_ratios, parse_sizes,
+                         pick_cpus, record, resolve_build_dir, run_one, timing_defaults)
 
 LOOPS = ["asyncio", "uvloop", "treadle-reactor", "treadle-proactor"]
 VARIANTS = ["protocol", "buffered", "streams", "sock"]
@@ -350,37 +350,20 @@ def main() -> int:
                 cell.errors.append(str(e))
                 print(f"{prefix}: FAILED: {e}", file=sys.stderr, flush=True)
                 continue
-            sample.rep = rep
-            cell.samples.append(sample)
-            for w in warnings:
-                if w not in notes:
-                    notes.append(w)
-                print(f"warning: {w}", file=sys.stderr)
-            print(f"{prefix}: {sample.rps:10,.0f} req/s  {sample.cpu_us_per_req:7.2f} "
-                  f"CPU µs/req  server {sample.server_cpu_pct:3.0f}% CPU  "
-                  f"loadgen {sample.client_cpu_pct:3.0f}% CPU", file=sys.stderr,
-                  flush=True)
+            record(cell, sample, rep, warnings, notes, prefix)
 
     for (loop, variant, size), cell in cells.items():
         for e in cell.errors:
             notes.append(f"{loop} {variant} {fmt_size(size)} failed: {e}")
     report = render(args, cells, loops, variants, floors, skipped, notes, started, load_start,
                     build_cfg)
-    print(report, end="")
-    if not args.no_write:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report)
-        print(f"\nwritten to {out}", file=sys.stderr)
-        if not args.no_png:
-            png = Path(args.png) if args.png else out.with_suffix(".png")
-            note = plot(png, args, cells, loops, variants)
-            print(note or f"chart written to {png}", file=sys.stderr)
+    out = emit(report, args.output, args.no_write)
+    if out is not None and not args.no_png:
+        png = Path(args.png) if args.png else out.with_suffix(".png")
+        note = plot(png, args, cells, loops, variants)
+        print(note or f"chart written to {png}", file=sys.stderr)
     return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    entry_point(main)
