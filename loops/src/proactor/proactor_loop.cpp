@@ -18,6 +18,9 @@ namespace asio = boost::asio;
 using Wait = asio::posix::descriptor_base::wait_type;
 
 ProactorLoop::ProactorLoop() {
+  if (auto ec = poller_.add(waker_.fd(), EPOLLIN, &waker_)) {
+    Error::raise(ec, "epoll_ctl(eventfd)");
+  }
   boost::system::error_code ec;
   watch_fd_.assign(poller_.fd(), ec);
   if (ec) Error::raise(errno_code(ec.value()), "cannot watch the watchers' epoll set");
@@ -107,11 +110,9 @@ void ProactorLoop::poll_io(std::int64_t timeout_ns) {
 }
 
 void ProactorLoop::wakeup() noexcept {
-  try {
-    asio::post(io_, [] {});
-  } catch (...) {
-    // Allocation failure: the loop will still wake at its next timer.
-  }
+  // Not asio::post: other threads never touch Asio, which lets it run without its scheduler
+  // lock. The eventfd makes the watcher set readable, and Asio's wait returns.
+  waker_.wake();
 }
 
 void ProactorLoop::close_io() noexcept {
@@ -119,6 +120,7 @@ void ProactorLoop::close_io() noexcept {
   watch_fd_.cancel(ignored);
   (void)watch_fd_.release();  // the poller owns its fd
   watchers_.close();
+  waker_.close();
   poller_.close();
   deferred_reads_.clear();  // their completions are dropped with the loop, as queued ones
   queued_reads_.clear();

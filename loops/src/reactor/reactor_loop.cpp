@@ -2,47 +2,12 @@
 // Tests: tests/cpp/loops/* (reactor)
 #include "reactor_loop.hpp"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdint>
-
 #include "treadle/core/error.hpp"
 
 namespace treadle::detail {
 
-/// The eventfd that `call_soon_threadsafe` and `stop` write to wake a waiting poll.
-class ReactorLoop::Waker final : public IoSource {
- public:
-  Waker() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (fd_ < 0) Error::raise(errno_code(errno), "eventfd");
-  }
-  ~Waker() { close(); }
-  Waker(const Waker&) = delete;
-  Waker& operator=(const Waker&) = delete;
-
-  int fd() const noexcept { return fd_; }
-  void wake() noexcept {
-    const std::uint64_t one = 1;
-    // EAGAIN means the counter is saturated, i.e. a wake-up is pending anyway.
-    (void)!::write(fd_, &one, sizeof one);
-  }
-  void on_events(std::uint32_t) override {
-    std::uint64_t count;
-    (void)!::read(fd_, &count, sizeof count);
-  }
-  void close() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
-
-ReactorLoop::ReactorLoop() : waker_(std::make_unique<Waker>()) {
-  if (auto ec = poller_.add(waker_->fd(), EPOLLIN, waker_.get())) {
+ReactorLoop::ReactorLoop() {
+  if (auto ec = poller_.add(waker_.fd(), EPOLLIN, &waker_)) {
     Error::raise(ec, "epoll_ctl(eventfd)");
   }
 }
@@ -70,7 +35,7 @@ void ReactorLoop::poll_io(std::int64_t timeout_ns) {
 
 void ReactorLoop::defer(IoSource* source) { deferred_.push_back(source); }
 
-void ReactorLoop::wakeup() noexcept { waker_->wake(); }
+void ReactorLoop::wakeup() noexcept { waker_.wake(); }
 
 void ReactorLoop::set_callback(int fd, bool reading, bool once, Callback cb) {
   check_open();
@@ -84,7 +49,7 @@ bool ReactorLoop::clear_callback(int fd, bool reading) {
 void ReactorLoop::close_io() noexcept {
   watchers_.close();
   deferred_.clear();
-  waker_->close();
+  waker_.close();
   poller_.close();
 }
 

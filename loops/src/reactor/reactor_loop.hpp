@@ -9,6 +9,7 @@
 #include "../common/epoll_poller.hpp"
 #include "../common/epoll_watchers.hpp"
 #include "../common/loop_base.hpp"
+#include "../common/waker.hpp"
 
 namespace treadle::detail {
 
@@ -50,13 +51,11 @@ class ReactorLoop final : public LoopBase {
   bool has_deferred_io() const noexcept override { return !deferred_.empty(); }
 
  private:
-  class Waker;
-
   void set_callback(int fd, bool reading, bool once, Callback cb) override;
   bool clear_callback(int fd, bool reading) override;
 
   EpollPoller poller_;
-  std::unique_ptr<Waker> waker_;
+  Waker waker_;
   EpollWatchers watchers_{*this, poller_};
   std::vector<IoSource*> deferred_;  // see defer()
 };
