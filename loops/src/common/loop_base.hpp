@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "epoll_watchers.hpp"
 #include "resolver.hpp"
 #include "timer_heap.hpp"
 #include "treadle/core/loop.hpp"
@@ -39,14 +40,14 @@ class LoopBase : public Loop {
   bool is_running() const noexcept override { return running_; }
   void close() override;
 
-  // The watcher entry points of Loop, the same for every backend: each backend implements
-  // set_callback() and clear_callback().
+  // The watcher entry points of Loop, the same for every backend: each keeps its watchers in
+  // an EpollWatchers (see watchers()).
   void add_reader(int fd, std::function<void()> cb) final { watch(fd, true, false, cb); }
   void add_writer(int fd, std::function<void()> cb) final { watch(fd, false, false, cb); }
   void wait_readable(int fd, std::function<void()> cb) final { watch(fd, true, true, cb); }
   void wait_writable(int fd, std::function<void()> cb) final { watch(fd, false, true, cb); }
-  bool remove_reader(int fd) final { return clear_callback(fd, true); }
-  bool remove_writer(int fd) final { return clear_callback(fd, false); }
+  bool remove_reader(int fd) final { return !is_closed() && watchers().clear(fd, true); }
+  bool remove_writer(int fd) final { return !is_closed() && watchers().clear(fd, false); }
   bool is_closed() const noexcept override { return closed_.load(std::memory_order_acquire); }
 
   void resolve(std::string host, std::uint16_t port, int family, int flags,
@@ -81,12 +82,9 @@ class LoopBase : public Loop {
   virtual void wakeup() noexcept = 0;
   /// Removes watchers and releases the backend's OS resources; called once by `close()`.
   virtual void close_io() noexcept = 0;
-  /// A watcher's callback, shared so that a running callback survives its own removal.
-  using Callback = std::shared_ptr<std::function<void()>>;
-  /// Installs `cb` as the fd's reader (writer), persistent or one-shot (`once`).
-  virtual void set_callback(int fd, bool reading, bool once, Callback cb) = 0;
-  /// Removes the fd's reader (writer); true if there was one.
-  virtual bool clear_callback(int fd, bool reading) = 0;
+  /// The backend's readiness watchers: the reactor keeps them in the epoll set it waits on,
+  /// the proactor in one that Asio watches.
+  virtual EpollWatchers& watchers() noexcept = 0;
 
   /// True if the backend has I/O work to do without waiting (the poll must not block).
   virtual bool has_deferred_io() const noexcept { return false; }
@@ -126,7 +124,8 @@ class LoopBase : public Loop {
  private:
   class RunScope;
   void watch(int fd, bool reading, bool once, std::function<void()>& cb) {
-    set_callback(fd, reading, once, std::make_shared<std::function<void()>>(std::move(cb)));
+    check_open();
+    watchers().set(fd, reading, once, std::make_shared<std::function<void()>>(std::move(cb)));
   }
   void iterate(std::int64_t max_wait_ns);
   std::int64_t poll_timeout(std::int64_t max_wait_ns);

@@ -7,7 +7,6 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/container/static_vector.hpp>
 
 #include "../common/socket_ops.hpp"

@@ -155,13 +155,4 @@ void ProactorLoop::run_watchers() {
   }
 }
 
-void ProactorLoop::set_callback(int fd, bool reading, bool once, Callback cb) {
-  check_open();
-  watchers_.set(fd, reading, once, std::move(cb));
-}
-
-bool ProactorLoop::clear_callback(int fd, bool reading) {
-  return !is_closed() && watchers_.clear(fd, reading);
-}
-
 }  // namespace treadle::detail

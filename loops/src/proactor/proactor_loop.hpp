@@ -61,8 +61,7 @@ class ProactorLoop final : public LoopBase {
   bool has_deferred_io() const noexcept override { return watchers_again_; }
 
  private:
-  void set_callback(int fd, bool reading, bool once, Callback cb) override;
-  bool clear_callback(int fd, bool reading) override;
+  EpollWatchers& watchers() noexcept override { return watchers_; }
   void arm_watchers();
   void run_watchers();
   void start_deferred();

@@ -37,15 +37,6 @@ void ReactorLoop::defer(IoSource* source) { deferred_.push_back(source); }
 
 void ReactorLoop::wakeup() noexcept { waker_.wake(); }
 
-void ReactorLoop::set_callback(int fd, bool reading, bool once, Callback cb) {
-  check_open();
-  watchers_.set(fd, reading, once, std::move(cb));
-}
-
-bool ReactorLoop::clear_callback(int fd, bool reading) {
-  return !is_closed() && watchers_.clear(fd, reading);
-}
-
 void ReactorLoop::close_io() noexcept {
   watchers_.close();
   deferred_.clear();

@@ -51,8 +51,7 @@ class ReactorLoop final : public LoopBase {
   bool has_deferred_io() const noexcept override { return !deferred_.empty(); }
 
  private:
-  void set_callback(int fd, bool reading, bool once, Callback cb) override;
-  bool clear_callback(int fd, bool reading) override;
+  EpollWatchers& watchers() noexcept override { return watchers_; }
 
   EpollPoller poller_;
   Waker waker_;

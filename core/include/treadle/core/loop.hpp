@@ -250,8 +250,8 @@ class Loop {
   /// may start the next wait on the same fd. What they add over `add_reader` + `remove_reader`
   /// is cost: a backend may keep the fd registered, disarmed, between waits, so a loop of
   /// waits on one socket (the asyncio `sock_*` pattern) costs one system call per wait, not two.
-  /// The reactor does so with `EPOLLONESHOT`: a disarmed registration can report nothing, so it
-  /// is harmless when the fd is closed meanwhile, and a new file under the same number is
+  /// Both backends do so with `EPOLLONESHOT`: a disarmed registration can report nothing, so
+  /// it is harmless when the fd is closed meanwhile, and a new file under the same number is
   /// registered afresh.
   /// @throws as `add_reader`.
   virtual void wait_readable(int fd, std::function<void()> callback) = 0;
