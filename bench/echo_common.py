@@ -153,6 +153,27 @@ def parse_kv(line: str) -> dict[str, str]:
     return dict(tok.split("=", 1) for tok in line.split() if "=" in tok)
 
 
+def run_loadgen(loadgen: Path, port: int, conns: int, size: int, duration: float, warmup: float,
+                cpu: int, server_pid: int | None = None) -> dict[str, str]:
+    """Runs loadgen against 127.0.0.1:port, pinned to `cpu`; returns its result line's
+    key=value pairs (requests, seconds, and with server_pid the CPU times)."""
+    cmd = [str(loadgen), "--host", "127.0.0.1", "--port", str(port), "--conns", str(conns),
+           "--size", str(size), "--duration", str(duration), "--warmup", str(warmup),
+           "--cpu", str(cpu)]
+    if server_pid is not None:
+        cmd += ["--server-pid", str(server_pid)]
+    try:
+        res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                             timeout=warmup + duration + 30, preexec_fn=child_setup(None))
+    except subprocess.TimeoutExpired as e:
+        raise RunError("loadgen timed out") from e
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("requests=")]
+    if res.returncode != 0 or not lines:
+        raise RunError(f"loadgen failed with status {res.returncode}: "
+                       f"{res.stderr.strip()[-500:]!r}")
+    return parse_kv(lines[-1])
+
+
 def run_one(args, loadgen: Path, name: str, argv: list[str], size: int,
             env: dict[str, str] | None = None) -> tuple[Sample, list[str]]:
     """Start the server (argv + --port P, pinned to args.server_cpu, environment env), run loadgen
@@ -161,22 +182,12 @@ def run_one(args, loadgen: Path, name: str, argv: list[str], size: int,
     warnings: list[str] = []
     try:
         port = server.start()
-        cmd = [str(loadgen), "--host", "127.0.0.1", "--port", str(port),
-               "--conns", str(args.conns), "--size", str(size),
-               "--duration", str(args.duration), "--warmup", str(args.warmup),
-               "--cpu", str(args.client_cpu), "--server-pid", str(server.proc.pid)]
         try:
-            res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                 timeout=args.warmup + args.duration + 30,
-                                 preexec_fn=child_setup(None))
-        except subprocess.TimeoutExpired as e:
-            raise RunError(f"loadgen against {name} timed out") from e
-        result_lines = [ln for ln in res.stdout.splitlines() if ln.startswith("requests=")]
-        if res.returncode != 0 or not result_lines:
-            raise RunError(f"loadgen against {name} (size {size}) failed with status "
-                           f"{res.returncode}: {res.stderr.strip()[-500:]!r}; server output: "
-                           f"{server.output()[-300:]!r}")
-        kv = parse_kv(result_lines[-1])
+            kv = run_loadgen(loadgen, port, args.conns, size, args.duration, args.warmup,
+                             args.client_cpu, server.proc.pid)
+        except RunError as e:
+            raise RunError(f"{e} (against {name}, size {size}); server output: "
+                           f"{server.output()[-300:]!r}") from e
         requests, seconds = int(kv["requests"]), float(kv["seconds"])
         srv_cpu, cli_cpu = float(kv["server_cpu_s"]), float(kv["client_cpu_s"])
         if server.proc.poll() is not None:

@@ -35,23 +35,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from echo_common import (LOADGEN, REPO, RunError, ServerProcess, build_config,  # noqa: E402
-                         child_setup, emit, entry_point, fmt_size, host_info, parse_kv,
-                         parse_sizes, pick_cpus, resolve_build_dir)
+                         emit, entry_point, fmt_size, host_info, parse_sizes, pick_cpus,
+                         resolve_build_dir, run_loadgen)
 from run_py_echo_bench import FLOORS, LOOPS, SERVER, VARIANT_TITLE, VARIANTS  # noqa: E402
 
 READY_UNDER_VALGRIND = 60.0  # seconds: Python's start-up is slow under valgrind
 
 
 def loadgen(args, port: int, duration: float) -> int:
-    cmd = [str(args.loadgen), "--host", "127.0.0.1", "--port", str(port), "--conns",
-           str(args.conns), "--size", str(args.size), "--duration", str(duration),
-           "--warmup", "0", "--cpu", str(args.client_cpu)]
-    res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                         timeout=duration + 60, preexec_fn=child_setup(None))
-    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("requests=")]
-    if res.returncode != 0 or not lines:
-        raise RunError(f"loadgen failed with status {res.returncode}: {res.stderr[-300:]!r}")
-    return int(parse_kv(lines[-1])["requests"])
+    """Requests answered in `duration` seconds of load (no warm-up: counting is switched on
+    around this call)."""
+    kv = run_loadgen(args.loadgen, port, args.conns, args.size, duration, 0, args.client_cpu)
+    return int(kv["requests"])
 
 
 def control(*argv: str) -> None:
