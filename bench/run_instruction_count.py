@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import re
 import shutil
 import subprocess
@@ -37,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from echo_common import (LOADGEN, REPO, RunError, ServerProcess, build_config,  # noqa: E402
                          emit, entry_point, fmt_size, host_info, parse_sizes, pick_cpus,
                          resolve_build_dir, run_loadgen)
-from run_py_echo_bench import FLOORS, LOOPS, SERVER, VARIANT_TITLE, VARIANTS  # noqa: E402
+from run_py_echo_bench import (FLOORS, LOOPS, VARIANT_TITLE, VARIANTS,  # noqa: E402
+                               server_argv, server_env)
 
 READY_UNDER_VALGRIND = 60.0  # seconds: Python's start-up is slow under valgrind
 
@@ -113,13 +113,10 @@ def main() -> int:
     build = resolve_build_dir(args.build_dir)
     args.loadgen = build / LOADGEN
     python_dir = Path(args.python_dir).resolve() if args.python_dir else build / "python"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(python_dir)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env = server_env(python_dir)
 
     runs = [] if args.no_floor else [(f, "floor", [str(build / p)]) for f, p in FLOORS.items()]
-    runs += [(lp, v, [sys.executable, str(SERVER), "--loop", lp, "--variant", v,
-                      "--python-dir", str(python_dir)]) for v in variants for lp in loops]
+    runs += [(lp, v, server_argv(python_dir, lp, v)) for v in variants for lp in loops]
     started = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     per_req: dict[tuple[str, str], float] = {}
     failures = 0

@@ -64,11 +64,24 @@ def target(variant: str, size: int) -> float:
     return TARGET_1K.get(variant, 1.0) if size == 1024 else 1.0
 
 
+def server_argv(python_dir: Path, loop: str, variant: str) -> list[str]:
+    """py_echo_server.py's command line for one loop and variant (the runner adds --port)."""
+    return [sys.executable, str(SERVER), "--loop", loop, "--variant", variant,
+            "--python-dir", str(python_dir)]
+
+
+def server_env(python_dir: Path) -> dict[str, str]:
+    """The servers' environment: this one, with the treadle package first on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(python_dir)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
 def probe(python_dir: Path, loop: str, variant: str) -> str | None:
     """None if the loop supports the variant, else the reason it does not."""
     try:
-        res = subprocess.run([sys.executable, str(SERVER), "--loop", loop, "--variant", variant,
-                              "--python-dir", str(python_dir), "--probe"],
+        res = subprocess.run(server_argv(python_dir, loop, variant) + ["--probe"],
                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
     except subprocess.TimeoutExpired:
         return "probe timed out"
@@ -329,12 +342,9 @@ def main() -> int:
     cells = {(lp, v, s): Cell(lp, s) for lp, v in pairs for s in args.sizes}
     cells.update({(f, FLOOR, s): Cell(f, s) for f in floors for s in args.sizes})
     runs = [(f, FLOOR, s, [str(build / FLOORS[f])]) for f in floors for s in args.sizes]
-    runs += [(lp, v, s, [sys.executable, str(SERVER), "--loop", lp, "--variant", v,
-                         "--python-dir", str(args.python_dir)])
+    runs += [(lp, v, s, server_argv(args.python_dir, lp, v))
              for v in variants for s in args.sizes for lp in loops if (lp, v, s) in cells]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(args.python_dir)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env = server_env(args.python_dir)
     failures, done = 0, 0
     total = args.repeat * len(cells)
     for rep in range(args.repeat):
