@@ -163,3 +163,27 @@ def test_cancel_during_race_leaks_nothing(loop, monkeypatch):
     # staggered_race cancels its attempts without awaiting them: let them finish closing.
     loop.run_until_complete(asyncio.sleep(0.05))
     assert _open_sockets() == before
+
+
+def test_unresolvable_host_raises_gaierror_like_asyncio(loop):
+    """Every way of connecting to a name that does not resolve raises socket.gaierror with
+    the resolver's own (code, message), as asyncio does: code catches it by type."""
+    host = "no-such-host.invalid"  # RFC 2606: never resolves
+    with pytest.raises(socket.gaierror) as expected:
+        socket.getaddrinfo(host, 80, type=socket.SOCK_STREAM)
+
+    async def main():
+        attempts = {
+            "create_connection": lambda: loop.create_connection(asyncio.Protocol, host, 80),
+            "create_connection(happy_eyeballs_delay)": lambda: loop.create_connection(
+                asyncio.Protocol, host, 80, happy_eyeballs_delay=0.1),
+            "open_connection": lambda: asyncio.open_connection(host, 80),
+            "create_server": lambda: loop.create_server(asyncio.Protocol, host, 80),
+            "getaddrinfo": lambda: loop.getaddrinfo(host, 80, type=socket.SOCK_STREAM),
+        }
+        for name, attempt in attempts.items():
+            with pytest.raises(socket.gaierror) as raised:
+                await asyncio.wait_for(attempt(), 30)
+            assert raised.value.args == expected.value.args, name
+
+    loop.run_until_complete(main())

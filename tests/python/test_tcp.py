@@ -3,6 +3,7 @@
 """TCP transports and servers of treadle's loop, seen from Python."""
 
 import asyncio
+import os
 import socket
 
 import pytest
@@ -321,6 +322,33 @@ def test_addresses_match_asyncio(loop, host):
         await server.wait_closed()
 
     loop.run_until_complete(main())
+
+
+def test_socket_dup_keeps_the_transport_non_blocking(loop):
+    """get_extra_info("socket").dup() is non-blocking, as asyncio's; the fd it shares its file
+    description with (the transport's) stays non-blocking, and the transport carries on."""
+    async def main():
+        server, port, sprotos = await echo_server(loop)
+        transport, client = await loop.create_connection(lambda: Recorder(loop), "127.0.0.1", port)
+        fd = transport.get_extra_info("socket").fileno()
+        copy = transport.get_extra_info("socket").dup()
+        blocking = os.get_blocking(fd)
+        os.set_blocking(fd, False)  # a failure below is then reported, not a hung loop
+        try:
+            assert not blocking
+            assert copy.gettimeout() == 0.0
+            assert copy.getpeername() == transport.get_extra_info("peername")
+        finally:
+            copy.close()
+        for i in range(3):  # would hang in a blocking recv() had the fd turned blocking
+            transport.write(b"ping %d" % i)
+            await wait_for(lambda: bytes(client.data).endswith(b"ping %d" % i))
+        transport.close()
+        await client.lost
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(asyncio.wait_for(main(), 10))
 
 
 async def echo_server_on(loop, host):

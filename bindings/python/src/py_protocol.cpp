@@ -126,8 +126,8 @@ void handle_when_drained(StreamHandle& h, bp::object core_obj, bp::object callba
   h.t->when_drained([core, f = GilRef(callback.ptr())](std::error_code ec) {
     PyRef exc;
     if (ec == errc::aborted) {
-      exc = PyRef::steal(PyObject_CallFunction(PyExc_ConnectionError, "s",
-                                               "Connection is closed by peer"));
+      exc = PyRef::steal(
+          PyObject_CallFunction(PyExc_ConnectionError, "s", "Connection is closed by peer"));
     } else {
       exc = exception_from_error(ec);
     }
@@ -212,9 +212,9 @@ std::pair<StreamProtocolFactory, ConnectCallback> connect_callbacks(LoopCore* co
       if (!exc) exc = fetch_exception();
     }
     PyObject* none = Py_None;
-    PyRef r = PyRef::steal(PyObject_CallFunctionObjArgs(
-        d.get(), transport ? transport.get() : none, protocol ? protocol.get() : none,
-        exc ? exc.get() : none, nullptr));
+    PyRef r = PyRef::steal(PyObject_CallFunctionObjArgs(d.get(), transport ? transport.get() : none,
+                                                        protocol ? protocol.get() : none,
+                                                        exc ? exc.get() : none, nullptr));
     if (!r) core->report_python_error("Exception in create_connection() completion", nullptr);
   };
   return {std::move(make), std::move(finish)};
@@ -229,8 +229,7 @@ void tcp_connect(bp::object core_obj, const std::string& host, int port, bp::obj
   if (!local_host.is_none()) {
     const std::string lh = bp::extract<std::string>(local_host);
     std::error_code ec;
-    options.local_address =
-        Endpoint::from_numeric(lh, static_cast<std::uint16_t>(local_port), ec);
+    options.local_address = Endpoint::from_numeric(lh, static_cast<std::uint16_t>(local_port), ec);
     if (ec) {
       PyErr_Format(PyExc_NotImplementedError,
                    "local_addr must be a numeric address for now, got %R", local_host.ptr());
@@ -298,9 +297,8 @@ ServerHandle adopt_listener(bp::object core_obj, int fd, bp::object factory, bp:
                                 l = GilRef(on_lost.ptr())]() -> std::shared_ptr<StreamProtocol> {
     return make_protocol(core, f.get(), l.get());
   };
-  return guarded([&] {
-    return ServerHandle{adopt_server(core->loop(), fd, std::move(make), options)};
-  });
+  return guarded(
+      [&] { return ServerHandle{adopt_server(core->loop(), fd, std::move(make), options)}; });
 }
 
 }  // namespace
@@ -325,6 +323,17 @@ PyRef exception_from_error(std::error_code ec, const std::string& message) {
     // OSError(errno, text) is constructed as the matching subclass (ConnectionResetError, ...).
     const std::string text = message.empty() ? ec.message() : message;
     return PyRef::steal(PyObject_CallFunction(PyExc_OSError, "is", ec.value(), text.c_str()));
+  }
+  if (ec.category() == resolver_category()) {
+    // What asyncio's getaddrinfo raises: socket.gaierror(EAI_*, gai_strerror), which code
+    // catches by type; the host is not in the message, as there.
+    PyRef socket_module = PyRef::steal(PyImport_ImportModule("socket"));
+    PyRef gaierror = socket_module
+                         ? PyRef::steal(PyObject_GetAttrString(socket_module.get(), "gaierror"))
+                         : PyRef();
+    if (!gaierror) return PyRef();
+    return PyRef::steal(
+        PyObject_CallFunction(gaierror.get(), "is", ec.value(), ec.message().c_str()));
   }
   const std::string text = message.empty() ? ec.message() : message;
   return PyRef::steal(PyObject_CallFunction(PyExc_OSError, "s", text.c_str()));
@@ -432,9 +441,9 @@ PyProtocol::PyProtocol(LoopCore* core, PyRef protocol, PyRef on_lost)
       data_received_(lookup("data_received")) {}
 
 void PyProtocol::data_received(ConstBuffer data) {
-  PyObject* args[2] = {nullptr, PyBytes_FromStringAndSize(
-                                    reinterpret_cast<const char*>(data.data()),
-                                    static_cast<Py_ssize_t>(data.size()))};
+  PyObject* args[2] = {nullptr,
+                       PyBytes_FromStringAndSize(reinterpret_cast<const char*>(data.data()),
+                                                 static_cast<Py_ssize_t>(data.size()))};
   if (args[1] == nullptr) fail();
   PyObject* r = PyObject_Vectorcall(data_received_.get(), args + 1,
                                     1 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
@@ -445,7 +454,8 @@ void PyProtocol::data_received(ConstBuffer data) {
 
 PyBufferedProtocol::PyBufferedProtocol(LoopCore* core, PyRef protocol, PyRef on_lost)
     : PyProtocolCore(core, std::move(protocol), std::move(on_lost)),
-      get_buffer_(lookup("get_buffer")), buffer_updated_(lookup("buffer_updated")) {}
+      get_buffer_(lookup("get_buffer")),
+      buffer_updated_(lookup("buffer_updated")) {}
 
 PyBufferedProtocol::~PyBufferedProtocol() { release_view(); }
 
@@ -508,15 +518,24 @@ void set_transport_class(PyObject* cls) {
 void register_stream_bindings() {
   bp::class_<StreamHandle>("StreamHandle", "The C++ StreamTransport behind a Python transport.",
                            bp::no_init)
-      .def("writer", +[](StreamHandle& h) { return to_object(make_writer(h.t)); })
-      .def("write_eof", +[](StreamHandle& h) { guarded([&] { h.t->write_eof(); }); })
-      .def("close", +[](StreamHandle& h) { guarded([&] { h.t->close(); }); })
-      .def("abort", +[](StreamHandle& h) { guarded([&] { h.t->abort(); }); })
-      .def("is_closing", +[](StreamHandle& h) { return h.t->is_closing(); })
-      .def("pause_reading", +[](StreamHandle& h) { guarded([&] { h.t->pause_reading(); }); })
-      .def("resume_reading", +[](StreamHandle& h) { guarded([&] { h.t->resume_reading(); }); })
-      .def("is_reading", +[](StreamHandle& h) { return h.t->is_reading(); })
-      .def("get_write_buffer_size", +[](StreamHandle& h) { return h.t->get_write_buffer_size(); })
+      .def(
+          "writer", +[](StreamHandle& h) { return to_object(make_writer(h.t)); })
+      .def(
+          "write_eof", +[](StreamHandle& h) { guarded([&] { h.t->write_eof(); }); })
+      .def(
+          "close", +[](StreamHandle& h) { guarded([&] { h.t->close(); }); })
+      .def(
+          "abort", +[](StreamHandle& h) { guarded([&] { h.t->abort(); }); })
+      .def(
+          "is_closing", +[](StreamHandle& h) { return h.t->is_closing(); })
+      .def(
+          "pause_reading", +[](StreamHandle& h) { guarded([&] { h.t->pause_reading(); }); })
+      .def(
+          "resume_reading", +[](StreamHandle& h) { guarded([&] { h.t->resume_reading(); }); })
+      .def(
+          "is_reading", +[](StreamHandle& h) { return h.t->is_reading(); })
+      .def(
+          "get_write_buffer_size", +[](StreamHandle& h) { return h.t->get_write_buffer_size(); })
       .def("get_write_buffer_limits", handle_limits)
       .def("set_write_buffer_limits", handle_set_limits)
       .def("when_drained", handle_when_drained)
@@ -526,9 +545,12 @@ void register_stream_bindings() {
       .def("fileno", handle_fileno);
   bp::class_<ServerHandle>("ServerHandle", "One adopted listening socket of a Python server.",
                            bp::no_init)
-      .def("start_serving", +[](ServerHandle& h) { guarded([&] { h.s->start_serving(); }); })
-      .def("close", +[](ServerHandle& h) { h.s->close(); })
-      .def("is_serving", +[](ServerHandle& h) { return h.s->is_serving(); });
+      .def(
+          "start_serving", +[](ServerHandle& h) { guarded([&] { h.s->start_serving(); }); })
+      .def(
+          "close", +[](ServerHandle& h) { h.s->close(); })
+      .def(
+          "is_serving", +[](ServerHandle& h) { return h.s->is_serving(); });
   bp::def("_tcp_connect", tcp_connect,
           "_tcp_connect(loop, host, port, factory, done, family, local_host, local_port)");
   bp::def("_unix_connect", unix_connect,
@@ -537,7 +559,8 @@ void register_stream_bindings() {
           "_adopt_stream(loop, fd, protocol) -> transport (fd owned from here, also on failure)");
   bp::def("_adopt_listener", adopt_listener,
           "_adopt_listener(loop, fd, factory, on_lost, backlog) -> ServerHandle (not serving)");
-  bp::def("_set_transport_class", +[](bp::object cls) { set_transport_class(cls.ptr()); });
+  bp::def(
+      "_set_transport_class", +[](bp::object cls) { set_transport_class(cls.ptr()); });
 }
 
 }  // namespace treadle::py

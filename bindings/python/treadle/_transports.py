@@ -82,7 +82,18 @@ class _TransportSocket:
         raise TypeError("Cannot serialize socket.socket object")
 
     def dup(self):
-        return self._call("dup")
+        """A new socket object on a duplicate of the fd, non-blocking like asyncio's.
+
+        socket.dup() would copy the borrowed object's timeout (None: blocking) onto the copy,
+        and O_NONBLOCK belongs to the open file description both fds share: the transport's
+        own fd would turn blocking and the loop would block in its next recv().
+        """
+        fd = self._handle.fileno()
+        if fd < 0:
+            raise OSError(9, "Bad file descriptor")
+        sock = socket.socket(*self._probe(), fileno=os.dup(fd))
+        sock.setblocking(False)
+        return sock
 
     def get_inheritable(self):
         return self._call("get_inheritable")
