@@ -18,9 +18,7 @@ PyObject* s_future_type = nullptr;  // asyncio.Future (the C one)
 PyObject* s_task_type = nullptr;    // asyncio.Task (the C one)
 PyObject* s_iscoroutinefunction = nullptr;
 
-bool same_name(PyObject* a, PyObject* b) {
-  return a == b || PyUnicode_Compare(a, b) == 0;
-}
+bool same_name(PyObject* a, PyObject* b) { return a == b || PyUnicode_Compare(a, b) == 0; }
 
 /// Parses the keyword-only `context=` of the call_* methods; `*context` is borrowed or null.
 bool parse_context(const char* method, PyObject* kwnames, PyObject* const* kwvalues,
@@ -68,8 +66,7 @@ enum class Kind { soon, threadsafe, timer };
 
 /// Creates the handle, queues it and returns its Python object.
 PyObject* schedule(LoopCore* core, Kind kind, double when, PyObject* callback,
-                   PyObject* const* args, Py_ssize_t nargs, PyObject* context,
-                   const char* method) {
+                   PyObject* const* args, Py_ssize_t nargs, PyObject* context, const char* method) {
   if (!check_closed(core)) return nullptr;
   if (core->debug()) {
     if (kind != Kind::threadsafe && !core->check_thread()) return nullptr;
@@ -126,8 +123,7 @@ PyObject* call_soon_threadsafe(PyObject* self, PyObject* const* args, Py_ssize_t
   LoopCore* core = core_of(self);
   if (core == nullptr) return nullptr;
   if (nargs < 1) {
-    PyErr_SetString(PyExc_TypeError,
-                    "call_soon_threadsafe() missing required argument 'callback'");
+    PyErr_SetString(PyExc_TypeError, "call_soon_threadsafe() missing required argument 'callback'");
     return nullptr;
   }
   PyObject* context;
@@ -147,8 +143,7 @@ PyObject* call_timer(PyObject* self, PyObject* const* args, Py_ssize_t nargs, Py
     return nullptr;
   }
   if (args[0] == Py_None) {
-    PyErr_SetString(PyExc_TypeError,
-                    relative ? "delay must not be None" : "when cannot be None");
+    PyErr_SetString(PyExc_TypeError, relative ? "delay must not be None" : "when cannot be None");
     return nullptr;
   }
   double t = PyFloat_AsDouble(args[0]);
@@ -186,8 +181,7 @@ PyObject* create_future(PyObject* self, PyObject*) {
 
 // asyncio 3.11's create_task: Task(coro, loop=self, name=name, context=context), or the
 // factory (called with context= only when given), then set_name.
-PyObject* create_task(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
-                      PyObject* kwnames) {
+PyObject* create_task(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   LoopCore* core = core_of(self);
   if (core == nullptr) return nullptr;
   if (nargs != 1) {
@@ -205,8 +199,7 @@ PyObject* create_task(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
       } else if (same_name(key, s_context)) {
         context = value;
       } else {
-        PyErr_Format(PyExc_TypeError, "create_task() got an unexpected keyword argument '%U'",
-                     key);
+        PyErr_Format(PyExc_TypeError, "create_task() got an unexpected keyword argument '%U'", key);
         return nullptr;
       }
     }
@@ -265,8 +258,7 @@ PyMethodDef fast_methods[] = {
     {"call_at", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(call_at)), kFast,
      "call_at(when, callback, *args, context=None) -> TimerHandle\n\n"
      "Arrange for callback(*args) to run once loop.time() >= when."},
-    {"create_task", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(create_task)),
-     kFast,
+    {"create_task", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(create_task)), kFast,
      "create_task(coro, *, name=None, context=None) -> asyncio.Task\n\n"
      "Schedule the coroutine as an asyncio.Task (or through the task factory)."},
     {"time", loop_time, METH_NOARGS, "The loop's monotonic clock (time.monotonic()), seconds."},
@@ -277,8 +269,7 @@ PyMethodDef fast_methods[] = {
 }  // namespace
 
 LoopCore* core_of(PyObject* self) noexcept {
-  void* p = boost::python::objects::find_instance_impl(
-      self, boost::python::type_id<LoopCore>());
+  void* p = boost::python::objects::find_instance_impl(self, boost::python::type_id<LoopCore>());
   if (p == nullptr) PyErr_SetString(PyExc_TypeError, "expected a treadle event loop");
   return static_cast<LoopCore*>(p);
 }
@@ -301,8 +292,7 @@ bool install_fast_methods(PyObject* cls) {
     return false;
   }
   for (PyMethodDef* def = fast_methods; def->ml_name != nullptr; ++def) {
-    PyRef descr =
-        PyRef::steal(PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls), def));
+    PyRef descr = PyRef::steal(PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls), def));
     if (!descr || PyObject_SetAttrString(cls, def->ml_name, descr.get()) < 0) return false;
   }
   return true;

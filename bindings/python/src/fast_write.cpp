@@ -13,8 +13,7 @@ namespace treadle::py {
 namespace {
 
 struct WriterObject {
-  PyObject_HEAD
-  std::shared_ptr<StreamTransport> transport;
+  PyObject_HEAD std::shared_ptr<StreamTransport> transport;
   bool sendfile_busy;
 };
 

@@ -31,16 +31,15 @@ struct EchoHolder : NativeHolder {
 
 struct DiscardHolder : NativeHolder {
   DiscardHolder() : NativeHolder(std::make_shared<Discard>()) {}
-  std::uint64_t bytes_received() const {
-    return static_cast<Discard&>(*protocol).bytes_received();
-  }
+  std::uint64_t bytes_received() const { return static_cast<Discard&>(*protocol).bytes_received(); }
 };
 
 /// Forwards every callback to the C++ protocol; Python runs only when the connection ends.
 class NativeAdapter final : public Protocol, public PyProtocolCore {
  public:
   NativeAdapter(LoopCore* core, PyRef object, NativeHolder* holder, PyRef on_lost)
-      : PyProtocolCore(core, std::move(object), std::move(on_lost)), holder_(holder),
+      : PyProtocolCore(core, std::move(object), std::move(on_lost)),
+        holder_(holder),
         inner_(holder->protocol) {
     holder_->attached = true;
   }
@@ -71,8 +70,10 @@ std::shared_ptr<StreamProtocol> make_native_adapter(LoopCore* core, const PyRef&
   }
   NativeHolder& h = holder();
   if (h.attached) {
-    PyErr_Format(PyExc_RuntimeError, "%R is already attached to a transport (a protocol "
-                 "instance serves one connection)", protocol.get());
+    PyErr_Format(PyExc_RuntimeError,
+                 "%R is already attached to a transport (a protocol "
+                 "instance serves one connection)",
+                 protocol.get());
     throw PyCallbackError(fetch_exception(), {}, protocol);
   }
   return std::make_shared<NativeAdapter>(core, protocol, &h, std::move(on_lost));
@@ -86,8 +87,9 @@ void register_native_protocols() {
       "factory): the connection's bytes then never enter Python. One instance serves one "
       "connection.",
       bp::no_init)
-      .add_property("connected", +[](const NativeHolder& h) { return h.attached; },
-                    "True while a transport uses this protocol.");
+      .add_property(
+          "connected", +[](const NativeHolder& h) { return h.attached; },
+          "True while a transport uses this protocol.");
   bp::class_<EchoHolder, bp::bases<NativeHolder>, boost::noncopyable>(
       "Echo",
       "Writes back every byte it receives (treadle::Echo). Pauses reading while the "
@@ -97,8 +99,7 @@ void register_native_protocols() {
       .add_property("bytes_echoed", &EchoHolder::bytes_echoed, "Bytes written back so far.");
   bp::class_<DiscardHolder, bp::bases<NativeHolder>, boost::noncopyable>(
       "Discard", "Reads and drops every byte, counting them (treadle::Discard).", bp::init<>())
-      .add_property("bytes_received", &DiscardHolder::bytes_received,
-                    "Bytes received so far.");
+      .add_property("bytes_received", &DiscardHolder::bytes_received, "Bytes received so far.");
 }
 
 }  // namespace treadle::py

@@ -11,8 +11,7 @@ namespace treadle::py {
 namespace {
 
 struct HandleObject {
-  PyObject_HEAD
-  PyHandle* impl;  // one reference (add_ref), released by dealloc
+  PyObject_HEAD PyHandle* impl;  // one reference (add_ref), released by dealloc
 };
 
 PyTypeObject* g_handle_type = nullptr;
@@ -82,8 +81,8 @@ PyObject* handle_repr(PyObject* self) {
   if (cb != nullptr) {
     PyRef args = PyRef::steal(h->args_tuple());
     if (!args) return nullptr;
-    PyRef text = PyRef::steal(PyObject_CallMethod(mod.get(), "_format_callback_source", "OO",
-                                                  cb, args.get()));
+    PyRef text = PyRef::steal(
+        PyObject_CallMethod(mod.get(), "_format_callback_source", "OO", cb, args.get()));
     if (!text) return nullptr;
     const char* utf8 = PyUnicode_AsUTF8(text.get());
     if (utf8 == nullptr) return nullptr;
@@ -144,8 +143,7 @@ PyType_Slot timer_slots[] = {
     {0, nullptr}};
 
 PyType_Spec handle_spec = {"treadle.Handle", sizeof(HandleObject), 0,
-                           Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-                           handle_slots};
+                           Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, handle_slots};
 PyType_Spec timer_spec = {"treadle.TimerHandle", sizeof(HandleObject), 0, Py_TPFLAGS_DEFAULT,
                           timer_slots};
 
@@ -161,8 +159,7 @@ void PyHandle::operator delete(void* p) noexcept { PyObject_Free(p); }
 
 PyHandle::PyHandle(LoopCore* loop, PyObject* callback, PyObject* const* args, Py_ssize_t nargs,
                    PyObject* context, bool timer) noexcept
-    : loop_(loop), callback_(Py_NewRef(callback)), context_(context), nargs_(nargs),
-      timer_(timer) {
+    : loop_(loop), callback_(Py_NewRef(callback)), context_(context), nargs_(nargs), timer_(timer) {
   if (nargs <= kInline) {
     for (Py_ssize_t i = 0; i < nargs; ++i) inline_[i] = Py_NewRef(args[i]);
   } else {
@@ -255,8 +252,7 @@ bool init_handle_types(PyObject* module) {
       reinterpret_cast<PyTypeObject*>(PyType_FromSpecWithBases(&timer_spec, bases.get()));
   if (g_timer_type == nullptr) return false;
   if (PyModule_AddObjectRef(module, "Handle", reinterpret_cast<PyObject*>(g_handle_type)) < 0 ||
-      PyModule_AddObjectRef(module, "TimerHandle", reinterpret_cast<PyObject*>(g_timer_type)) <
-          0) {
+      PyModule_AddObjectRef(module, "TimerHandle", reinterpret_cast<PyObject*>(g_timer_type)) < 0) {
     return false;
   }
   return true;
