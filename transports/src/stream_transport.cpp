@@ -19,6 +19,17 @@ constexpr std::size_t kCoalesceLimit = 64 * 1024;  // small writes join the last
 bool would_block(std::error_code ec) {
   return ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block;
 }
+
+// The receive buffer that every copying transport on this thread shares when its channel
+// reads at completion time (see ByteChannel::reads_land_at_completion). One buffer stays in
+// the cache; a buffer per connection was cold on every read, and the kernel's copy into it
+// and the protocol's copy out of it cost twice what they cost into a hot one (aiohttp
+// uploads: 1.5x stock asyncio's CPU per request with a buffer per connection).
+std::byte* shared_read_buffer() {
+  thread_local const std::unique_ptr<std::byte[]> buffer =
+      std::make_unique_for_overwrite<std::byte[]>(StreamTransport::kReadBufferSize);
+  return buffer.get();
+}
 }  // namespace
 
 std::shared_ptr<StreamTransport> StreamTransport::make(Loop& loop,
@@ -138,14 +149,21 @@ void StreamTransport::start_read() {
       return;
     }
     read_lender_ = protocol_;
+  } else if (channel_->reads_land_at_completion()) {
+    buffer = {shared_read_buffer(), kReadBufferSize};
+    read_lender_.reset();
   } else {
-    if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<std::byte[]>(kReadBufferSize);
-    buffer = {read_buffer_.get(), kReadBufferSize};
+    buffer = own_read_buffer();
     read_lender_.reset();
   }
   read_region_ = buffer;
   read_in_flight_ = true;
   channel_->async_read_some(buffer, [this](std::error_code ec, std::size_t n) { on_read(ec, n); });
+}
+
+MutableBuffer StreamTransport::own_read_buffer() {
+  if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<std::byte[]>(kReadBufferSize);
+  return {read_buffer_.get(), kReadBufferSize};
 }
 
 void StreamTransport::on_read(std::error_code ec, std::size_t n) {
@@ -160,7 +178,14 @@ void StreamTransport::on_read(std::error_code ec, std::size_t n) {
     return;  // close() stops delivery; the bytes are discarded
   }
   if (!reading_) {
-    held_.emplace(ec, n);  // paused while the read was in flight: keep it for resume
+    // Paused while the read was in flight: keep the bytes for resume_reading, in a buffer of
+    // the transport's own if they landed in the shared one (the next read reuses that).
+    if (!ec && read_region_.data() == shared_read_buffer()) {
+      const MutableBuffer own = own_read_buffer();
+      std::memcpy(own.data(), read_region_.data(), n);
+      read_region_ = own;
+    }
+    held_.emplace(ec, n);
     return;
   }
   deliver(ec, n);

@@ -38,6 +38,8 @@ class SocketChannel final : public ByteChannel {
   void cancel() override;
   void close() override;
   bool is_open() const noexcept override { return fd_ >= 0; }
+  // perform_read() calls recv(2) and runs the completion in one go.
+  bool reads_land_at_completion() const noexcept override { return true; }
   Endpoint local_endpoint(std::error_code& ec) const override;
   Endpoint remote_endpoint(std::error_code& ec) const override;
   int native_handle() const noexcept override { return fd_; }

@@ -164,4 +164,28 @@ BOOST_AUTO_TEST_CASE(pause_reading_holds_data_until_resume) {
   BOOST_REQUIRE(run_until(*loop, [&] { return client->lost == 1; }));
 }
 
+// Transports whose channels read at completion share one receive buffer per thread; data
+// held for a paused transport must not be overwritten by the other connections' reads.
+BOOST_AUTO_TEST_CASE(held_data_survives_other_connections_reads) {
+  auto loop = make_test_loop();
+  auto server = tcp_server(*loop, [] { return std::make_shared<Echo>(); });
+  auto held = tcp_client(*loop, port_of(*server));
+  auto other = tcp_client(*loop, port_of(*server));
+  // Paused only once its read is in flight (started on the connection's first iteration), so
+  // that the echo lands in that read and is held, rather than waiting in the kernel.
+  for (int i = 0; i < 5; ++i) loop->run_once(0.005);
+  held->transport->pause_reading();
+  held->transport->write(std::string_view("held bytes"));
+  for (int i = 0; i < 20; ++i) loop->run_once(0.005);
+  BOOST_TEST(held->data.empty());
+  const std::string noise(100'000, 'x');
+  other->transport->write(std::string_view(noise));
+  BOOST_REQUIRE(run_until(*loop, [&] { return other->data.size() == noise.size(); }));
+  held->transport->resume_reading();
+  BOOST_REQUIRE(run_until(*loop, [&] { return held->data == "held bytes"; }));
+  held->transport->close();
+  other->transport->close();
+  BOOST_REQUIRE(run_until(*loop, [&] { return held->lost == 1 && other->lost == 1; }));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

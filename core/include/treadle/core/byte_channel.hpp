@@ -75,6 +75,14 @@ class ByteChannel {
 
   /// @brief The file descriptor (-1 once closed).
   virtual int native_handle() const noexcept = 0;
+
+  /// @brief True if a read's bytes land in its buffer only inside the call that runs its
+  /// completion: between the system call and `done` no other read on this thread runs, and
+  /// the bytes need to stay put only until `done` returns. A transport that copies what it
+  /// reads may then give every connection on the thread one shared buffer, which stays in
+  /// cache, as libuv-based loops do. False by default: a proactor may read ahead and queue the
+  /// completion (Asio's speculative reads), so each read needs a buffer of its own.
+  virtual bool reads_land_at_completion() const noexcept { return false; }
 };
 
 }  // namespace treadle

@@ -112,7 +112,8 @@ class StreamTransport final : public Transport,
   /// @brief The loop this transport runs on.
   Loop& loop() const noexcept { return loop_; }
 
-  /// Size of the transport's own receive buffer.
+  /// Size of a receive buffer: the transport's own, or the one its thread's transports share
+  /// when their channels allow it (ByteChannel::reads_land_at_completion).
   static constexpr std::size_t kReadBufferSize = 256 * 1024;
 
  private:
@@ -120,6 +121,7 @@ class StreamTransport final : public Transport,
   void set_state(State next);
   void start();
   void start_read();
+  MutableBuffer own_read_buffer();
   void on_read(std::error_code ec, std::size_t n);
   void deliver(std::error_code ec, std::size_t n);
   bool copy_to_buffered(ConstBuffer data);
@@ -155,8 +157,9 @@ class StreamTransport final : public Transport,
   std::optional<std::pair<std::error_code, std::size_t>> held_;  // read result while paused
   std::unique_ptr<std::byte[]> read_buffer_;
   MutableBuffer read_region_;  // where the read in flight lands
-  // The BufferedProtocol whose buffer read_region_ is (null: the transport's own buffer), kept
-  // alive until the read completes even if set_protocol() replaced it meanwhile.
+  // The BufferedProtocol whose buffer read_region_ is (null: the transport's own or the shared
+  // receive buffer), kept alive until the read completes even if set_protocol() replaced it
+  // meanwhile.
   std::shared_ptr<StreamProtocol> read_lender_;
 
   std::deque<std::vector<std::byte>> queue_;
