@@ -112,6 +112,8 @@ bool StreamTransport::guard(F&& f, const char* what) {
 void StreamTransport::start() {
   self_ = shared_from_this();
   made_ = true;
+  // Resolved once, here on the loop's thread: the shared buffer is per thread.
+  if (channel_->reads_land_at_completion()) shared_read_buffer_ = shared_read_buffer();
   if (!guard([&] { protocol_->connection_made(*this); }, "connection_made")) return;
   start_read();
 }
@@ -149,8 +151,8 @@ void StreamTransport::start_read() {
       return;
     }
     read_lender_ = protocol_;
-  } else if (channel_->reads_land_at_completion()) {
-    buffer = {shared_read_buffer(), kReadBufferSize};
+  } else if (shared_read_buffer_ != nullptr) {
+    buffer = {shared_read_buffer_, kReadBufferSize};
     read_lender_.reset();
   } else {
     buffer = own_read_buffer();
@@ -180,7 +182,7 @@ void StreamTransport::on_read(std::error_code ec, std::size_t n) {
   if (!reading_) {
     // Paused while the read was in flight: keep the bytes for resume_reading, in a buffer of
     // the transport's own if they landed in the shared one (the next read reuses that).
-    if (!ec && read_region_.data() == shared_read_buffer()) {
+    if (!ec && shared_read_buffer_ != nullptr && read_region_.data() == shared_read_buffer_) {
       const MutableBuffer own = own_read_buffer();
       std::memcpy(own.data(), read_region_.data(), n);
       read_region_ = own;

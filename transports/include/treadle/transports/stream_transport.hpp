@@ -156,7 +156,8 @@ class StreamTransport final : public Transport,
   bool eof_seen_ = false;
   std::optional<std::pair<std::error_code, std::size_t>> held_;  // read result while paused
   std::unique_ptr<std::byte[]> read_buffer_;
-  MutableBuffer read_region_;  // where the read in flight lands
+  std::byte* shared_read_buffer_ = nullptr;  // the thread's, if the channel allows sharing
+  MutableBuffer read_region_;                // where the read in flight lands
   // The BufferedProtocol whose buffer read_region_ is (null: the transport's own or the shared
   // receive buffer), kept alive until the read completes even if set_protocol() replaced it
   // meanwhile.
