@@ -31,9 +31,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from echo_common import (LOADGEN, REPO, Cell, RunError, build_config, emit,  # noqa: E402
-                         entry_point, fmt_size, host_info, loadavg, paired_ratios, parse_sizes,
-                         pick_cpus, record, resolve_build_dir, run_one, timing_defaults)
+from echo_common import (LOADGEN, PRIME_SECONDS, REPO, Cell, RunError,  # noqa: E402
+                         build_config, emit, entry_point, fmt_size, host_info, loadavg,
+                         paired_ratios, parse_sizes, pick_cpus, record, resolve_build_dir,
+                         run_one, timing_defaults)
 
 # name -> (binary relative to the build dir, extra arguments before --port)
 # Run order: each treadle server right after its baseline, so a pair sees the same background load.
@@ -58,6 +59,7 @@ def render(args, cells: dict[tuple[str, int], Cell], servers: list[str], skipped
         "examples/echo_server --backend reactor|proactor",
         f"- Load: {args.conns} connections, closed loop (one message in flight per connection), "
         f"bench/loadgen on CPU {args.client_cpu}, server on CPU {args.server_cpu}; "
+        f"a {PRIME_SECONDS:g} s first load on connections of its own, then "
         f"{args.warmup:g} s warm-up, {args.duration:g} s measured window, median of "
         f"{args.repeat} run(s) per cell",
         "- CPU µs/req = server user+system CPU time (/proc/<pid>/stat, all threads) over the "

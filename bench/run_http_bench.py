@@ -41,7 +41,8 @@ def report(results: dict, args, started: str, load_start: str) -> str:
     lines = ["# HTTP benchmark (aiohttp)", "",
              f"- Run: {started}",
              f"- Host: {host_info()[0]}; load average {load_start} at start, {loadavg()} at end",
-             f"- Python {sys.version.split()[0]} ({sys.executable}); treadle from {args.python_dir}",
+             f"- Python {sys.version.split()[0]} ({sys.executable}); "
+             f"treadle from {args.python_dir}",
              "- Workload: bench/http_workload.py (aiohttp server and client in one process, "
              "rounds of 100 concurrent requests); "
              f"median of {args.repeat} run(s) per cell, loops alternating within each repeat",

@@ -43,9 +43,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from echo_common import (LOADGEN, REPO, Cell, RunError, build_config, emit,  # noqa: E402
-                         entry_point, fmt_size, host_info, loadavg, paired_ratios, parse_sizes,
-                         pick_cpus, record, resolve_build_dir, run_one, timing_defaults)
+from echo_common import (LOADGEN, PRIME_SECONDS, REPO, Cell, RunError,  # noqa: E402
+                         build_config, emit, entry_point, fmt_size, host_info, loadavg,
+                         paired_ratios, parse_sizes, pick_cpus, record, resolve_build_dir,
+                         run_one, timing_defaults)
 
 LOOPS = ["asyncio", "uvloop", "treadle-reactor", "treadle-proactor"]
 VARIANTS = ["protocol", "buffered", "streams", "sock"]
@@ -146,6 +147,7 @@ def render(args, cells, loops, variants, floors, skipped, notes, started, load_s
         "drain, sock_* = sock_accept + sock_recv(65536) / sock_sendall",
         f"- Load: {args.conns} connections, closed loop (one message in flight per connection), "
         f"bench/loadgen on CPU {args.client_cpu}, server on CPU {args.server_cpu}; "
+        f"a {PRIME_SECONDS:g} s first load on connections of its own, then "
         f"{args.warmup:g} s warm-up, {args.duration:g} s measured window, median of "
         f"{args.repeat} run(s) per cell",
         "- CPU µs/req = server user+system CPU time (/proc/<pid>/stat) over the measured window "
