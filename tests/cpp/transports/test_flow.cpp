@@ -152,6 +152,9 @@ BOOST_AUTO_TEST_CASE(pause_reading_holds_data_until_resume) {
   auto loop = make_test_loop();
   auto server = tcp_server(*loop, [] { return std::make_shared<Echo>(); });
   auto client = tcp_client(*loop, port_of(*server));
+  // Pause once the first read is in flight, so that the echo lands in it and is held (paused
+  // before that, the bytes would only wait in the kernel).
+  for (int i = 0; i < 5; ++i) loop->run_once(0.005);
   client->transport->pause_reading();
   BOOST_TEST(!client->transport->is_reading());
   client->transport->write(std::string_view("held"));
