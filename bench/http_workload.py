@@ -20,7 +20,8 @@ import sys
 import time
 import warnings
 
-LOOPS = ("asyncio", "uvloop", "treadle-reactor", "treadle-proactor")
+from py_echo_server import LOOPS, make_loop
+
 WORKLOADS = {"upload": 400, "download": 200, "small": 3000, "connect": 600}
 ROUND = 100
 
@@ -91,16 +92,8 @@ def main() -> int:
         sys.path.insert(0, args.python_dir)
     # aiohttp warns that a bytes body "might lock the event loop"; the same on every loop.
     warnings.simplefilter("ignore", ResourceWarning)
-    coro = workload(args.workload)
-    if args.loop == "asyncio":
-        cpu, n = asyncio.run(coro)
-    elif args.loop == "uvloop":
-        import uvloop
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-        cpu, n = asyncio.run(coro)
-    else:
-        import treadle
-        cpu, n = treadle.run(coro, backend=args.loop.removeprefix("treadle-"))
+    with asyncio.Runner(loop_factory=lambda: make_loop(args.loop)) as runner:
+        cpu, n = runner.run(workload(args.workload))
     print(f"cpu={cpu:.4f} requests={n}", flush=True)
     return 0
 

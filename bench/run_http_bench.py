@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 
 from echo_common import REPO, emit, entry_point, host_info, loadavg, parse_kv, resolve_build_dir
+from http_workload import LOOPS, WORKLOADS
 
 HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "http_workload.py"
-LOOPS = ("asyncio", "uvloop", "treadle-reactor", "treadle-proactor")
-WORKLOADS = ("upload", "download", "small", "connect")
 
 
 def run(loop: str, workload: str, python_dir: Path) -> tuple[float, int]:
