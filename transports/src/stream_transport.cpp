@@ -151,11 +151,9 @@ void StreamTransport::start_read() {
       return;
     }
     read_lender_ = protocol_;
-  } else if (shared_read_buffer_ != nullptr) {
-    buffer = {shared_read_buffer_, kReadBufferSize};
-    read_lender_.reset();
   } else {
-    buffer = own_read_buffer();
+    buffer = shared_read_buffer_ != nullptr ? MutableBuffer{shared_read_buffer_, kReadBufferSize}
+                                            : own_read_buffer();
     read_lender_.reset();
   }
   read_region_ = buffer;

@@ -55,11 +55,14 @@ class _TransportSocket:
     def fileno(self):
         return self._handle.fileno()
 
-    def _call(self, name, *args):
+    def _open_fd(self):
         fd = self._handle.fileno()
         if fd < 0:
             raise OSError(9, "Bad file descriptor")
-        sock = socket.socket(*self._probe(), fileno=fd)
+        return fd
+
+    def _call(self, name, *args):
+        sock = socket.socket(*self._probe(), fileno=self._open_fd())
         try:
             return getattr(sock, name)(*args)
         finally:
@@ -88,10 +91,7 @@ class _TransportSocket:
         and O_NONBLOCK belongs to the open file description both fds share: the transport's
         own fd would turn blocking and the loop would block in its next recv().
         """
-        fd = self._handle.fileno()
-        if fd < 0:
-            raise OSError(9, "Bad file descriptor")
-        sock = socket.socket(*self._probe(), fileno=os.dup(fd))
+        sock = socket.socket(*self._probe(), fileno=os.dup(self._open_fd()))
         sock.setblocking(False)
         return sock
 
