@@ -1,4 +1,5 @@
-// core/src/loop.cpp — the loop-independent parts of Loop: current loop, exception handlers.
+// core/src/loop.cpp — the loop-independent parts of Loop: current loop, exception handlers,
+// deferred flushes.
 // Tests: tests/cpp/loops/test_loop.cpp
 #include "treadle/core/loop.hpp"
 
@@ -22,6 +23,28 @@ std::string describe(const std::exception_ptr& e) {
 
 Loop* Loop::current() noexcept { return current_loop; }
 void Loop::set_current(Loop* loop) noexcept { current_loop = loop; }
+
+void Loop::run_flushes() {
+  // By index: flushes may queue more (they run in this pass) and cancel queued ones.
+  std::size_t i = 0;
+  try {
+    for (; i < flushes_.size(); ++i) {
+      Flushable* f = std::exchange(flushes_[i], nullptr);
+      if (f == nullptr) continue;
+      try {
+        f->flush();
+      } catch (const Interrupt&) {
+        throw;
+      } catch (...) {
+        call_exception_handler({"Exception in a deferred flush", std::current_exception(), {}, {}});
+      }
+    }
+  } catch (const Interrupt&) {
+    flushes_.erase(flushes_.begin(), flushes_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    throw;
+  }
+  flushes_.clear();
+}
 
 void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
   if (!handler_) {

@@ -109,6 +109,49 @@ def test_echo_round_trip(loop):
     loop.run_until_complete(main())
 
 
+def test_writes_keep_their_order_and_their_bytes(loop):
+    """Small writes wait for the end of the phase and large ones go at once (with the small
+    ones before them): the peer still gets every byte in write order, and a buffer changed
+    after write() does not change what is sent."""
+
+    async def main():
+        protos = []
+
+        def factory():
+            protos.append(Recorder(loop))
+            return protos[-1]
+
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport, client = await loop.create_connection(lambda: Recorder(loop), "127.0.0.1",
+                                                         port)
+        expected = bytearray()
+
+        def burst():
+            buf = bytearray(b"abc")
+            transport.write(buf)
+            expected.extend(buf)
+            buf[:] = b"XYZ"
+            transport.write(b"1" * 10)
+            expected.extend(b"1" * 10)
+            big = os.urandom(200_000)
+            transport.write(big)
+            expected.extend(big)
+            transport.writelines([b"t", memoryview(b"ail")])
+            expected.extend(b"tail")
+            transport.write_eof()
+
+        loop.call_soon(burst)
+        await wait_for(lambda: protos and protos[0].eof.done())
+        assert bytes(protos[0].data) == bytes(expected)
+        transport.close()
+        assert await client.lost is None
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
 def test_streams_unchanged(loop):
     async def handle(reader, writer):
         while data := await reader.read(65536):

@@ -3,7 +3,7 @@
 #include "treadle/transports/stream_transport.hpp"
 
 #include <algorithm>
-#include <array>
+#include <boost/container/static_vector.hpp>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -15,6 +15,19 @@ namespace treadle {
 namespace {
 constexpr std::size_t kMaxGather = 64;             // buffers per gather write
 constexpr std::size_t kCoalesceLimit = 64 * 1024;  // small writes join the last queued chunk
+constexpr std::size_t kDeferLimit = 64 * 1024;     // larger writes are not deferred (writev)
+
+// A gather write's buffers; only those used are constructed (64 spans cost 128 stores).
+using Gather = boost::container::static_vector<ConstBuffer, kMaxGather>;
+
+// The queue's chunks from its first unsent byte, as many as one gather write takes.
+Gather gather(const std::deque<std::vector<std::byte>>& queue, std::size_t head_offset) {
+  Gather iov;
+  for (auto it = queue.begin(); it != queue.end() && iov.size() < kMaxGather; ++it) {
+    iov.push_back(ConstBuffer(*it).subspan(iov.empty() ? head_offset : 0));
+  }
+  return iov;
+}
 
 bool would_block(std::error_code ec) {
   return ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block;
@@ -56,6 +69,7 @@ StreamTransport::StreamTransport(Loop& loop, std::unique_ptr<ByteChannel> channe
 }
 
 StreamTransport::~StreamTransport() {
+  if (flush_deferred_ && !loop_gone_) loop_.cancel_flush(*this);
   if (channel_) channel_->close();
   if (!loop_gone_) loop_.remove_resource(this);
 }
@@ -255,19 +269,59 @@ void StreamTransport::writev(ConstBufferSequence buffers) {
   std::size_t total = 0;
   for (const auto& b : buffers) total += b.size();
   if (total == 0) return;
-  std::size_t sent = 0;
-  if (queue_.empty() && !write_in_flight_) {
-    std::error_code ec;
-    sent = channel_->try_write_some(buffers, ec);
-    if (ec && !would_block(ec)) {
-      fatal_error(ec);
-      return;
-    }
-    if (sent == total) return;
+  if (write_in_flight_) {  // the kernel took less than it was given: queue behind
+    append(buffers, 0);
+    maybe_pause_protocol();
+    return;
   }
-  append(buffers, sent);
-  maybe_pause_protocol();
-  start_write();
+  // Small writes wait for the end of the phase, to reach the kernel in one system call with
+  // what the phase's other callbacks write (Loop::defer_flush); a large one goes now, together
+  // with the bytes waiting before it. The copy this costs is cheap next to a system call.
+  // Never more than the high-water mark waits (uvloop's rule too): a protocol that set it low
+  // asked for its bytes to be handed over as they come. Outside a run there is no phase to
+  // end, and the bytes go at once, as on asyncio.
+  if (buffer_size_ + total <= std::min(kDeferLimit, high_) && loop_.is_running()) {
+    append(buffers, 0);
+    if (!flush_deferred_) {
+      flush_deferred_ = true;
+      loop_.defer_flush(*this);
+    }
+    return;
+  }
+  send_now(buffers);
+}
+
+void StreamTransport::flush() {
+  flush_deferred_ = false;
+  if (state_ == State::closed || write_in_flight_ || queue_.empty()) return;
+  send_now({});
+}
+
+void StreamTransport::send_now(ConstBufferSequence more) {
+  Gather iov = gather(queue_, head_offset_);
+  if (iov.size() < queue_.size() || iov.size() + more.size() > kMaxGather) {
+    // Not one gather write: the queue takes `more`, and goes out in order from there.
+    append(more, 0);
+    more = {};
+  } else {
+    iov.insert(iov.end(), more.begin(), more.end());
+  }
+  const bool was_queued = !queue_.empty();
+  std::error_code ec;
+  const std::size_t sent = channel_->try_write_some(iov, ec);
+  if (ec && !would_block(ec)) {
+    fatal_error(ec);
+    return;
+  }
+  const std::size_t from_queue = std::min(sent, buffer_size_);
+  consume(from_queue);
+  append(more, sent - from_queue);
+  if (!queue_.empty()) {
+    maybe_pause_protocol();
+    start_write();
+  } else if (was_queued) {
+    after_drain();
+  }
 }
 
 void StreamTransport::append(ConstBufferSequence buffers, std::size_t skip) {
@@ -282,6 +336,10 @@ void StreamTransport::append(ConstBufferSequence buffers, std::size_t skip) {
     // Coalesce into the last chunk unless a write in flight points into it.
     if (queue_.size() > in_flight_chunks_ && queue_.back().size() + b.size() <= kCoalesceLimit) {
       queue_.back().insert(queue_.back().end(), b.begin(), b.end());
+    } else if (spare_.capacity() >= b.size()) {
+      spare_.assign(b.begin(), b.end());
+      queue_.push_back(std::move(spare_));
+      spare_ = {};
     } else {
       queue_.emplace_back(b.begin(), b.end());
     }
@@ -290,15 +348,10 @@ void StreamTransport::append(ConstBufferSequence buffers, std::size_t skip) {
 
 void StreamTransport::start_write() {
   if (write_in_flight_ || queue_.empty() || state_ == State::closed) return;
-  std::array<ConstBuffer, kMaxGather> iov;
-  std::size_t count = 0;
-  for (auto it = queue_.begin(); it != queue_.end() && count < kMaxGather; ++it, ++count) {
-    iov[count] = ConstBuffer(*it).subspan(count == 0 ? head_offset_ : 0);
-  }
-  in_flight_chunks_ = count;
+  const Gather iov = gather(queue_, head_offset_);
+  in_flight_chunks_ = iov.size();
   write_in_flight_ = true;
-  channel_->async_write_some({iov.data(), count},
-                             [this](std::error_code ec, std::size_t n) { on_write(ec, n); });
+  channel_->async_write_some(iov, [this](std::error_code ec, std::size_t n) { on_write(ec, n); });
 }
 
 void StreamTransport::on_write(std::error_code ec, std::size_t n) {
@@ -319,6 +372,10 @@ void StreamTransport::on_write(std::error_code ec, std::size_t n) {
     start_write();
     return;
   }
+  after_drain();
+}
+
+void StreamTransport::after_drain() {
   if (drained_) notify_drained({});
   if (state_ == State::closing) {
     force_close({});
@@ -337,6 +394,10 @@ void StreamTransport::consume(std::size_t n) {
       return;
     }
     n -= left;
+    // A chunk a connection of small writes keeps going back and forth through.
+    if (spare_.capacity() == 0 && queue_.front().capacity() <= kCoalesceLimit) {
+      spare_ = std::move(queue_.front());
+    }
     queue_.pop_front();
     head_offset_ = 0;
   }

@@ -102,6 +102,8 @@ void LoopBase::iterate(std::int64_t max_wait_ns) {
     last_poll_ns_ = Clock::now_ns();
   }
   if (interrupt_) std::rethrow_exception(std::exchange(interrupt_, nullptr));
+  //    What the I/O callbacks wrote goes out together, after all of them (Loop::defer_flush).
+  if (has_flushes()) run_flushes();
 
   // 2. Adopt: callbacks scheduled from other threads join the ready queue, in order.
   adopt_remote();
@@ -111,13 +113,15 @@ void LoopBase::iterate(std::int64_t max_wait_ns) {
   const std::int64_t now = Clock::now_ns();
   while (Ref<TimerImpl> t = timers_.pop_due(now)) ready_.push_back(std::move(t));
 
-  // 4. Ready: run what is queued now; callbacks these schedule run next iteration.
+  // 4. Ready: run what is queued now; callbacks these schedule run next iteration. Then
+  //    flush what they wrote, before the next poll may wait.
   run_ready();
+  if (has_flushes()) run_flushes();
 }
 
 std::int64_t LoopBase::poll_timeout(std::int64_t max_wait_ns) {
   std::int64_t timeout = -1;
-  if (!ready_.empty() || stopping_.load(std::memory_order_acquire) ||
+  if (!ready_.empty() || has_flushes() || stopping_.load(std::memory_order_acquire) ||
       has_remote_.load(std::memory_order_acquire) || has_deferred_io()) {
     timeout = 0;
   } else if (auto next = timers_.next_deadline()) {
@@ -199,6 +203,7 @@ void LoopBase::close() {
   for (auto& h : remote) h->release_callback();
   ready_.clear();
   timers_.clear();
+  drop_flushes();
   // Last: transports and servers still open let go of their sockets and of themselves.
   close_resources();
 }

@@ -50,7 +50,8 @@ void ProactorLoop::defer_read(DeferredRead read) {
   // behind Asio's next epoll round: as late as raw Asio code starts its next read (from its
   // write's posted completion). Not while ready callbacks are queued: one of them may be
   // what answers the peer (an asyncio stream's task), so the read waits for the next phase.
-  if (ready_count() != 0) {
+  // Nor while flushes are: the answer waits in a transport until the end of this phase.
+  if (ready_count() != 0 || has_flushes()) {
     deferred_reads_.push_back(std::move(read));
     return;
   }

@@ -65,6 +65,21 @@ class LoopResource {
 };
 
 /**
+ * @brief Work that a layer above the loop batches until the end of a phase: see
+ * `Loop::defer_flush`. Stream transports are flushables: what their protocols write during
+ * one phase goes to the kernel together at its end.
+ */
+class Flushable {
+ public:
+  /// @brief Does the deferred work; called once per `defer_flush`, on the loop's thread.
+  /// Reports its own errors: the only exception it may let through derives from `Interrupt`.
+  virtual void flush() = 0;
+
+ protected:
+  ~Flushable() = default;
+};
+
+/**
  * @brief Callbacks around the blocking part of the poll phase.
  *
  * An embedding that holds a lock while it runs callbacks (the Python binding and its GIL)
@@ -105,6 +120,9 @@ class WaitHooks {
  *    deadline order (scheduling order among equal deadlines). Cancelled timers are dropped.
  * 4. **Ready.** Run the callbacks that are in the ready queue at the start of this phase, in
  *    FIFO order. Callbacks they schedule run in the next iteration.
+ *
+ * Flushes deferred during the poll phase run at its end, and those deferred during the ready
+ * phase at the end of that (see `defer_flush`): before the loop waits for I/O again either way.
  *
  * `run_forever()` repeats iterations until `stop()` was called; the iteration in which it is
  * called completes first, so `stop()` is "run what is ready now, then return".
@@ -289,6 +307,27 @@ class Loop {
                        ResolveCallback done) = 0;
   /// @}
 
+  /// @name Flushing at the end of a phase
+  /// @{
+
+  /// @brief Calls `f.flush()` once, at the end of the current phase: the poll phase if this is
+  /// called from an I/O callback, the ready phase if from a ready callback or a timer (from
+  /// outside `run_*`: at the end of the next poll phase). Either way that is before the loop
+  /// next waits for I/O, and a pending flush makes the next poll not wait.
+  ///
+  /// Transports use it to send what one phase's callbacks wrote in one system call per
+  /// connection, and every connection's together: after the callbacks that produce replies
+  /// rather than between them (what uvloop does with libuv's check phase). Each call queues
+  /// `f` once more: the caller keeps a flag. Flushes queued while flushes run, run too.
+  void defer_flush(Flushable& f) { flushes_.push_back(&f); }
+  /// @brief Forgets every queued flush of `f`: for an `f` that goes away first.
+  void cancel_flush(Flushable& f) noexcept {
+    for (Flushable*& queued : flushes_) {
+      if (queued == &f) queued = nullptr;
+    }
+  }
+  /// @}
+
   /// @brief Registers `resource` to be told when this loop closes (it must unregister
   /// itself with `remove_resource` if it goes away first).
   void add_resource(LoopResource* resource) { resources_.insert(resource); }
@@ -326,6 +365,15 @@ class Loop {
   /// The installed hooks, or null (for backends).
   WaitHooks* wait_hooks() const noexcept { return wait_hooks_; }
 
+  /// True while `defer_flush` has queued flushes that have not run (for backends).
+  bool has_flushes() const noexcept { return !flushes_.empty(); }
+  /// Runs the queued flushes, including those they queue, in order (for backends). An
+  /// `Interrupt` propagates; flushes not yet run stay queued. Anything else a flush throws
+  /// goes to the exception handler.
+  void run_flushes();
+  /// Drops the queued flushes unrun (for backends' `close()`).
+  void drop_flushes() noexcept { flushes_.clear(); }
+
  private:
   template <class F>
   static detail::Ref<detail::HandleImpl> make_handle(F&& f) {
@@ -336,6 +384,7 @@ class Loop {
   ExceptionHandler handler_;
   WaitHooks* wait_hooks_ = nullptr;
   std::unordered_set<LoopResource*> resources_;
+  std::vector<Flushable*> flushes_;  // null: cancelled
 };
 
 }  // namespace treadle

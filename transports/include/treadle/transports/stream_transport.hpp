@@ -36,10 +36,15 @@ namespace treadle {
  * ```
  * In `closed` the channel is closed and `connection_lost` is scheduled with `call_soon`.
  *
- * Writing: when nothing is queued, `write` hands the bytes to the kernel at once
- * (`ByteChannel::try_write_some`) and queues only what the kernel did not take; the queue is
- * sent with gather writes. `get_write_buffer_size()` counts queued bytes including those in
- * flight. Water marks follow asyncio exactly (see `WriteTransport`).
+ * Writing: small writes are copied and handed to the kernel together at the end of the loop
+ * phase in which they were made (`Loop::defer_flush`), so the replies that one phase's
+ * callbacks write leave in one system call per connection, after all of those callbacks, as
+ * on uvloop. A write that would take the deferred bytes past 64 KiB or the high-water mark goes at
+ * once, in one gather write with them (`ByteChannel::try_write_some`). What the kernel does not
+ * take is queued and sent with gather writes as it makes room. `get_write_buffer_size()` counts
+ * deferred and queued bytes, including those in flight; the protocol is paused only for bytes the
+ * kernel refused. `close()`, `write_eof()` and `when_drained()` wait for deferred bytes as for
+ * queued ones. Water marks follow asyncio exactly (see `WriteTransport`).
  *
  * Reading: one read is outstanding while reading is not paused, into a buffer owned by
  * the transport (256 KiB, as uvloop; pages are touched only as data arrives) (or the protocol's own
@@ -58,7 +63,8 @@ namespace treadle {
  */
 class StreamTransport final : public Transport,
                               public std::enable_shared_from_this<StreamTransport>,
-                              private LoopResource {
+                              private LoopResource,
+                              private Flushable {
  public:
   /// The transport's states (see the class diagram).
   enum class State { open, closing, closed };
@@ -126,7 +132,10 @@ class StreamTransport final : public Transport,
   void deliver(std::error_code ec, std::size_t n);
   bool copy_to_buffered(ConstBuffer data);
   void empty_buffer_error();
+  void flush() override;
+  void send_now(ConstBufferSequence more);
   void start_write();
+  void after_drain();
   void on_write(std::error_code ec, std::size_t n);
   void append(ConstBufferSequence buffers, std::size_t skip);
   void consume(std::size_t n);
@@ -167,6 +176,8 @@ class StreamTransport final : public Transport,
   std::size_t head_offset_ = 0;  // bytes of queue_.front() already sent
   std::size_t in_flight_chunks_ = 0;
   bool write_in_flight_ = false;
+  bool flush_deferred_ = false;   // queued with Loop::defer_flush
+  std::vector<std::byte> spare_;  // a sent chunk, kept for the next one
   std::size_t buffer_size_ = 0;
   std::size_t high_ = 64 * 1024;
   std::size_t low_ = 16 * 1024;
