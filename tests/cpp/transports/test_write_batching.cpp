@@ -118,20 +118,23 @@ BOOST_AUTO_TEST_CASE(writes_of_several_callbacks_in_one_phase_leave_together) {
 }
 
 BOOST_AUTO_TEST_CASE(a_large_write_goes_at_once_behind_the_deferred_bytes) {
-  Link l;
-  const std::string big(100 * 1024, 'b');
-  int calls_after = -1;
-  std::size_t buffers = 0;
-  l.loop->call_soon([&] {
-    l.out().write(as_bytes(std::string("head")));
-    l.out().write(as_bytes(big));
-    calls_after = l.count->calls;
-    buffers = l.count->buffers;
-  });
-  BOOST_REQUIRE(l.received(4 + big.size()));
-  BOOST_TEST(calls_after == 1);  // one gather write, not one per buffer
-  BOOST_TEST(buffers == 2u);
-  BOOST_TEST((l.reader->data == "head" + big));
+  // 8 KiB: past the size a write is deferred at; 100 KiB: past the deferred bytes' cap too.
+  for (const std::size_t size : {std::size_t{8 * 1024}, std::size_t{100 * 1024}}) {
+    Link l;
+    const std::string big(size, 'b');
+    int calls_after = -1;
+    std::size_t buffers = 0;
+    l.loop->call_soon([&] {
+      l.out().write(as_bytes(std::string("head")));
+      l.out().write(as_bytes(big));
+      calls_after = l.count->calls;
+      buffers = l.count->buffers;
+    });
+    BOOST_REQUIRE(l.received(4 + big.size()));
+    BOOST_TEST(calls_after == 1);  // one gather write, not one per buffer
+    BOOST_TEST(buffers == 2u);
+    BOOST_TEST((l.reader->data == "head" + big));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_zero_high_water_mark_hands_every_write_over_at_once) {
