@@ -6,7 +6,9 @@
 #include <boost/container/static_vector.hpp>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "treadle/core/error.hpp"
 
@@ -44,6 +46,34 @@ std::byte* shared_read_buffer() {
       std::make_unique_for_overwrite<std::byte[]>(StreamTransport::kReadBufferSize);
   return buffer.get();
 }
+
+// Receive buffers of transports that need one of their own (the proactor's reads land before
+// their completion runs; held data), kept per thread for the next connection. Allocated
+// afresh, each came from the top of the heap, which glibc hands back to the kernel as
+// connections close: every connection then paid brk(2) and the page faults of a new block,
+// a transparent huge page zeroed among them (150 µs of CPU per connection on the proactor,
+// against the reactor's 90). At most kKeptReadBuffers (4 MiB) wait here.
+constexpr std::size_t kKeptReadBuffers = 16;
+using ReadBuffer = std::unique_ptr<std::byte[]>;
+
+std::vector<ReadBuffer>& kept_read_buffers() {
+  thread_local std::vector<ReadBuffer> kept;
+  return kept;
+}
+
+ReadBuffer take_read_buffer() {
+  std::vector<ReadBuffer>& kept = kept_read_buffers();
+  if (kept.empty())
+    return std::make_unique_for_overwrite<std::byte[]>(StreamTransport::kReadBufferSize);
+  ReadBuffer b = std::move(kept.back());
+  kept.pop_back();
+  return b;
+}
+
+void give_back(ReadBuffer b) {
+  std::vector<ReadBuffer>& kept = kept_read_buffers();
+  if (kept.size() < kKeptReadBuffers) kept.push_back(std::move(b));
+}
 }  // namespace
 
 std::shared_ptr<StreamTransport> StreamTransport::make(Loop& loop,
@@ -73,6 +103,9 @@ StreamTransport::~StreamTransport() {
   if (flush_deferred_ && !loop_gone_) loop_.cancel_flush(*this);
   if (channel_) channel_->close();
   if (!loop_gone_) loop_.remove_resource(this);
+  // Closed, the channel reads into it no more (Asio's reads are recv(2) calls in its own
+  // poll, never left with the kernel).
+  if (read_buffer_) give_back(std::move(read_buffer_));
 }
 
 void StreamTransport::loop_closed() noexcept {
@@ -177,7 +210,7 @@ void StreamTransport::start_read() {
 }
 
 MutableBuffer StreamTransport::own_read_buffer() {
-  if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<std::byte[]>(kReadBufferSize);
+  if (!read_buffer_) read_buffer_ = take_read_buffer();
   return {read_buffer_.get(), kReadBufferSize};
 }
 
