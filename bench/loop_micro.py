@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 # bench/loop_micro.py — loop micro-benchmarks on stock asyncio, uvloop and treadle's backends.
-# Not run by CTest (timing on shared machines); run: PYTHONPATH=build-py/python bench/loop_micro.py
+# Not run by CTest (timing on shared machines); run: PYTHONPATH=build/python bench/loop_micro.py
 """Loop micro-benchmarks: chained call_soon, call_later with cancellation, tiny tasks with
-sleep(0), and Future create/set/await, on every loop available, printing ops/s and ratios
-against uvloop and asyncio. Each measurement is the best of --repeat runs."""
+sleep(0), Future create/set/await and short TCP connections, on every loop available,
+printing ops/s and ratios against uvloop and asyncio. Each measurement is the best of
+--repeat runs."""
 
 import argparse
 import asyncio
@@ -75,11 +76,55 @@ def bench_futures(loop, n):
     return n / (time.perf_counter() - t0)
 
 
+class _Echo(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+
+class _OneReply(asyncio.Protocol):
+    def __init__(self, done):
+        self.done = done
+
+    def data_received(self, data):
+        self.done.set_result(data)
+
+
+def bench_connections(loop, n):
+    """n loopback TCP connections, 10 at a time: create_connection, one byte echoed by a
+    create_server protocol, close. Both ends are in this process, so it is the loop's whole
+    cost of a short connection (accept, connect, two transports, their teardown)."""
+
+    async def main():
+        server = await loop.create_server(_Echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+
+        async def one():
+            done = loop.create_future()
+            transport, _ = await loop.create_connection(lambda: _OneReply(done), "127.0.0.1",
+                                                        port)
+            transport.write(b"x")
+            await done
+            transport.close()
+
+        for _ in range(n // 10):
+            await asyncio.gather(*[one() for _ in range(10)])
+        server.close()
+        await server.wait_closed()
+
+    t0 = time.perf_counter()
+    loop.run_until_complete(main())
+    return n / (time.perf_counter() - t0)
+
+
 BENCHES = [
     ("call_soon (chained)", bench_call_soon, 1_000_000),
     ("call_later+cancel", bench_timers, 200_000),
     ("tasks sleep(0)", bench_tasks, 100_000),
     ("future create/set/await", bench_futures, 100_000),
+    ("TCP connect/echo/close", bench_connections, 5_000),
 ]
 
 
