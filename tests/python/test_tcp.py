@@ -152,6 +152,33 @@ def test_writes_keep_their_order_and_their_bytes(loop):
     loop.run_until_complete(main())
 
 
+def test_a_write_made_before_stop_is_sent_before_run_forever_returns(loop):
+    """Small writes wait for the end of the loop phase, and that phase ends before
+    run_forever() returns: nothing is left unsent in the transport once the loop stops."""
+    a, b = socket.socketpair()
+    b.settimeout(5)
+    try:
+        transport, _ = loop.run_until_complete(
+            loop.create_connection(asyncio.Protocol, sock=a))
+
+        def write_and_stop():
+            transport.write(b"sent ")
+            transport.write(b"before stop")
+            loop.stop()
+
+        loop.call_soon(write_and_stop)
+        loop.run_forever()
+        assert transport.get_write_buffer_size() == 0
+        got = b""
+        while len(got) < 16:
+            got += b.recv(64)
+        assert got == b"sent before stop"
+        transport.close()
+        loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        b.close()
+
+
 def test_streams_unchanged(loop):
     async def handle(reader, writer):
         while data := await reader.read(65536):
