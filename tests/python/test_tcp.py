@@ -62,11 +62,11 @@ async def wait_for(cond, timeout=5.0):
         await asyncio.sleep(0.005)
 
 
-async def echo_server(loop, **kwargs):
+async def echo_server(loop, echo=True, **kwargs):
     protocols = []
 
     def factory():
-        p = Recorder(loop, echo=True, **kwargs)
+        p = Recorder(loop, echo=echo, **kwargs)
         protocols.append(p)
         return p
 
@@ -115,14 +115,7 @@ def test_writes_keep_their_order_and_their_bytes(loop):
     after write() does not change what is sent."""
 
     async def main():
-        protos = []
-
-        def factory():
-            protos.append(Recorder(loop))
-            return protos[-1]
-
-        server = await loop.create_server(factory, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
+        server, port, protos = await echo_server(loop, echo=False)
         transport, client = await loop.create_connection(lambda: Recorder(loop), "127.0.0.1",
                                                          port)
         expected = bytearray()
