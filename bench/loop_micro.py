@@ -11,6 +11,8 @@ import asyncio
 import gc
 import time
 
+from py_echo_server import EchoProtocol  # the echo benchmarks' server protocol
+
 
 def bench_call_soon(loop, n):
     """Chained call_soon: each callback schedules the next; n callbacks."""
@@ -76,14 +78,6 @@ def bench_futures(loop, n):
     return n / (time.perf_counter() - t0)
 
 
-class _Echo(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        self.transport.write(data)
-
-
 class _OneReply(asyncio.Protocol):
     def __init__(self, done):
         self.done = done
@@ -93,12 +87,12 @@ class _OneReply(asyncio.Protocol):
 
 
 def bench_connections(loop, n):
-    """n loopback TCP connections, 10 at a time: create_connection, one byte echoed by a
-    create_server protocol, close. Both ends are in this process, so it is the loop's whole
+    """n loopback TCP connections, 10 at a time: create_connection, one byte echoed by the
+    echo benchmarks' EchoProtocol (which sets TCP_NODELAY), close. Both ends are in this process, so it is the loop's whole
     cost of a short connection (accept, connect, two transports, their teardown)."""
 
     async def main():
-        server = await loop.create_server(_Echo, "127.0.0.1", 0)
+        server = await loop.create_server(EchoProtocol, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
 
         async def one():
