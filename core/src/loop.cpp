@@ -26,22 +26,17 @@ void Loop::set_current(Loop* loop) noexcept { current_loop = loop; }
 
 void Loop::run_flushes() {
   // By index: flushes may queue more (they run in this pass) and cancel queued ones.
-  std::size_t i = 0;
-  try {
-    for (; i < flushes_.size(); ++i) {
-      Flushable* f = std::exchange(flushes_[i], nullptr);
-      if (f == nullptr) continue;
-      try {
-        f->flush();
-      } catch (const Interrupt&) {
-        throw;
-      } catch (...) {
-        call_exception_handler({"Exception in a deferred flush", std::current_exception(), {}, {}});
-      }
+  for (std::size_t i = 0; i < flushes_.size(); ++i) {
+    Flushable* f = std::exchange(flushes_[i], nullptr);
+    if (f == nullptr) continue;
+    try {
+      f->flush();
+    } catch (const Interrupt&) {
+      flushes_.erase(flushes_.begin(), flushes_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+      throw;
+    } catch (...) {
+      call_exception_handler({"Exception in a deferred flush", std::current_exception(), {}, {}});
     }
-  } catch (const Interrupt&) {
-    flushes_.erase(flushes_.begin(), flushes_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-    throw;
   }
   flushes_.clear();
 }
