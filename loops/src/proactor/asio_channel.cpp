@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/container/static_vector.hpp>
@@ -82,19 +83,22 @@ void AsioChannel::async_read_some(MutableBuffer buffer, Completion done) {
 void AsioChannel::start_read(MutableBuffer buffer, Completion done) {
   socket_.async_read_some(
       asio::buffer(buffer.data(), buffer.size()),
-      [loop = &loop_, done = std::move(done)](boost::system::error_code ec, std::size_t n) {
-        loop->run_io_callback([&] { done(translate(ec), n); });
-      });
+      asio::bind_allocator(
+          loop_.handler_allocator(),
+          [loop = &loop_, done = std::move(done)](boost::system::error_code ec, std::size_t n) {
+            loop->run_io_callback([&] { done(translate(ec), n); });
+          }));
 }
 
 void AsioChannel::async_write_some(ConstBufferSequence buffers, Completion done) {
   *write_in_flight_ = true;
   // The flag is shared: the channel may be gone by the time the handler runs.
-  auto handler = [flag = write_in_flight_, loop = &loop_, done = std::move(done)](
-                     boost::system::error_code ec, std::size_t n) {
-    *flag = false;
-    loop->run_io_callback([&] { done(translate(ec), n); });
-  };
+  auto handler = asio::bind_allocator(
+      loop_.handler_allocator(), [flag = write_in_flight_, loop = &loop_, done = std::move(done)](
+                                     boost::system::error_code ec, std::size_t n) {
+        *flag = false;
+        loop->run_io_callback([&] { done(translate(ec), n); });
+      });
   // One buffer: Asio then uses send(2), a smaller operation object and no iovec import.
   if (buffers.size() == 1) {
     socket_.async_write_some(asio::buffer(buffers[0].data(), buffers[0].size()),

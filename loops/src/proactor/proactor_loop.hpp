@@ -14,6 +14,7 @@
 #include "../common/epoll_watchers.hpp"
 #include "../common/loop_base.hpp"
 #include "../common/waker.hpp"
+#include "handler_memory.hpp"
 #include "treadle/core/byte_channel.hpp"
 
 namespace treadle::detail {
@@ -41,6 +42,8 @@ class ProactorLoop final : public LoopBase {
 
   /// The io_context, for the proactor's channels.
   boost::asio::io_context& io_context() noexcept { return io_; }
+  /// Memory for the channels' operations (see handler_memory.hpp).
+  HandlerAllocator<void> handler_allocator() noexcept { return HandlerAllocator<void>(memory_); }
   /// A read a channel asked for, handed to Asio later (see asio_channel.cpp): by a handler
   /// of its own, queued behind those ready now, or at the start of the next poll phase if
   /// ready callbacks are queued.
@@ -70,6 +73,7 @@ class ProactorLoop final : public LoopBase {
   // One thread runs the context and is the only one to touch it: other threads wake the
   // loop through waker_, never through Asio. So Asio takes no locks at all (it took about
   // six mutex round trips per echo request).
+  HandlerMemory memory_;  // before io_: outlives the operations io_ destroys
   boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
       io_.get_executor()};
