@@ -1,5 +1,5 @@
 // loops/src/proactor/handler_memory.hpp — recycled memory for the proactor's Asio operations.
-// Tests: tests/cpp/transports/test_byte_channel.cpp (proactor), every proactor I/O test
+// Tests: tests/cpp/loops/test_handler_memory.cpp; every proactor I/O test runs through it
 #pragma once
 
 #include <cstddef>
@@ -45,9 +45,6 @@ class HandlerMemory {
     return block;
   }
 
-  /// Blocks kept for reuse (for tests).
-  std::size_t free_blocks() const noexcept { return free_.size(); }
-
   void deallocate(void* block, std::size_t size) noexcept {
     if (size > kBlock || free_.size() == kMaxFree) {
       ::operator delete(block);
@@ -55,6 +52,9 @@ class HandlerMemory {
     }
     free_.push_back(block);  // cannot throw: the constructor reserved kMaxFree
   }
+
+  /// Blocks kept for reuse (for tests).
+  std::size_t free_blocks() const noexcept { return free_.size(); }
 
  private:
   std::vector<void*> free_;
