@@ -80,7 +80,17 @@ void AsioChannel::async_read_some(MutableBuffer buffer, Completion done) {
   loop_.defer_read({this, buffer, std::move(done)});
 }
 
-void AsioChannel::start_read(MutableBuffer buffer, Completion done) {
+bool AsioChannel::start_read(MutableBuffer buffer, Completion done) {
+  // The attempt Asio would make, made here: if it succeeds, Asio would post the completion
+  // behind its reactor task, which costs a non-blocking epoll_wait before it runs and lets
+  // the bytes go cold meanwhile. A read that finds nothing is Asio's to wait for (it tries
+  // once more first: about 1 % of reads on the echo benchmarks).
+  boost::system::error_code ec;
+  const std::size_t n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+  if (ec != asio::error::would_block) {
+    loop_.run_io_callback([&] { done(translate(ec), n); });
+    return true;
+  }
   socket_.async_read_some(
       asio::buffer(buffer.data(), buffer.size()),
       asio::bind_allocator(
@@ -88,6 +98,7 @@ void AsioChannel::start_read(MutableBuffer buffer, Completion done) {
           [loop = &loop_, done = std::move(done)](boost::system::error_code ec, std::size_t n) {
             loop->run_io_callback([&] { done(translate(ec), n); });
           }));
+  return false;
 }
 
 void AsioChannel::async_write_some(ConstBufferSequence buffers, Completion done) {

@@ -18,8 +18,9 @@ namespace treadle::detail {
  * Asio delivers `operation_aborted` for operations outstanding when the socket closes, and
  * by then the channel may already be gone. Asio never completes inside the initiating call.
  *
- * A read is handed to Asio later, by the loop, not at once (see `async_read_some`);
- * `cancel()`/`close()` (and so destruction) before then complete it with `errc::aborted`.
+ * A read starts later, by the loop, not at once (see `async_read_some`), and goes to Asio
+ * only if the socket has nothing to read then (see `start_read`); `cancel()`/`close()` (and
+ * so destruction) before it starts complete it with `errc::aborted`.
  */
 class AsioChannel final : public ByteChannel {
  public:
@@ -39,8 +40,9 @@ class AsioChannel final : public ByteChannel {
   Endpoint remote_endpoint(std::error_code& ec) const override;
   int native_handle() const noexcept override;
 
-  /// Hands a read deferred by `async_read_some` to Asio (called by the loop).
-  void start_read(MutableBuffer buffer, Completion done);
+  /// Starts a read deferred by `async_read_some` (called by the loop): completes it at once
+  /// if the socket has bytes or an error (returns true), else hands it to Asio.
+  bool start_read(MutableBuffer buffer, Completion done);
 
  private:
   ProactorLoop& loop_;

@@ -29,20 +29,22 @@ ProactorLoop::ProactorLoop() {
 
 ProactorLoop::~ProactorLoop() { close_from_destructor(); }
 
-void ProactorLoop::start_read(DeferredRead& r) {
-  if (r.channel != nullptr) {
-    r.channel->start_read(r.buffer, std::move(r.done));
-    return;
-  }
+bool ProactorLoop::start_read(DeferredRead& r) {
+  if (r.channel != nullptr) return r.channel->start_read(r.buffer, std::move(r.done));
   asio::post(io_, [this, done = std::move(r.done)] {
     run_io_callback([&] { done(make_error_code(errc::aborted), 0); });
   });
+  return false;
 }
 
-void ProactorLoop::start_deferred() {
+std::size_t ProactorLoop::start_deferred() {
+  // A read that completes here runs its callback here, which may close channels whose reads
+  // are further down starting_: abort_deferred_reads() looks there too.
   starting_.swap(deferred_reads_);
-  for (DeferredRead& r : starting_) start_read(r);
+  std::size_t completed = 0;
+  for (DeferredRead& r : starting_) completed += start_read(r) ? 1 : 0;
   starting_.clear();
+  return completed;
 }
 
 void ProactorLoop::defer_read(DeferredRead read) {
@@ -71,11 +73,16 @@ void ProactorLoop::abort_deferred_reads(const AsioChannel* channel) noexcept {
   for (DeferredRead& r : queued_reads_) {
     if (r.channel == channel) r.channel = nullptr;
   }
+  for (DeferredRead& r : starting_) {
+    if (r.channel == channel) r.channel = nullptr;
+  }
 }
 
 void ProactorLoop::poll_io(std::int64_t timeout_ns) {
   // Reads deferred since the last poll phase start first (see defer_read()).
-  if (!deferred_reads_.empty()) start_deferred();
+  // Reads that complete as they start ran callbacks: the phase must then not block before
+  // their answers are flushed, as after any other handler.
+  std::size_t ran = deferred_reads_.empty() ? 0 : start_deferred();
   // Watchers that may still be ready run first, without waiting (has_deferred_io() made the
   // timeout zero).
   if (watchers_again_) run_watchers();
@@ -87,7 +94,6 @@ void ProactorLoop::poll_io(std::int64_t timeout_ns) {
   // per burst. Once something else needs the loop, poll_one() finishes what is ready. The cap
   // keeps one phase finite (handlers may post handlers) so timers and ready callbacks are
   // never starved.
-  std::size_t ran = 0;
   while (ran < kMaxHandlersPerPoll) {
     std::int64_t wait = ran == 0 ? timeout_ns : (deadline == 0 ? 0 : idle_wait_ns());
     if (wait != 0 && deadline > 0) {

@@ -67,8 +67,8 @@ class ProactorLoop final : public LoopBase {
   EpollWatchers& watchers() noexcept override { return watchers_; }
   void arm_watchers();
   void run_watchers();
-  void start_deferred();
-  void start_read(DeferredRead& r);
+  std::size_t start_deferred();
+  bool start_read(DeferredRead& r);
 
   // One thread runs the context and is the only one to touch it: other threads wake the
   // loop through waker_, never through Asio. So Asio takes no locks at all (it took about

@@ -24,6 +24,12 @@ struct Pair {
     a = loop->make_stream_channel(fds[0]);
     b = loop->make_stream_channel(fds[1]);
   }
+  /// Another connected pair on the same loop.
+  std::pair<std::unique_ptr<ByteChannel>, std::unique_ptr<ByteChannel>> more() {
+    int fds[2];
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    return {loop->make_stream_channel(fds[0]), loop->make_stream_channel(fds[1])};
+  }
 };
 struct Result {
   bool done = false;
@@ -160,6 +166,41 @@ BOOST_AUTO_TEST_CASE(try_write_some_reports_would_block_when_full) {
   }
   BOOST_TEST(!w.ec);
   BOOST_TEST(w.n > 0u);
+}
+
+// A completion may close another channel whose read is ready in the same phase. That read
+// then completes with errc::aborted, or with its bytes if the backend had already queued
+// them; never with an error from the closed descriptor, and exactly once. (On the proactor
+// both reads start together at the next phase, behind the ready callback, and the first to
+// complete runs while the other waits to start.)
+BOOST_AUTO_TEST_CASE(a_completion_may_close_another_channel_with_a_ready_read) {
+  Pair p;
+  auto [c, d] = p.more();
+  std::array<std::byte, 16> buf_a{}, buf_c{};
+  std::error_code ec;
+  ConstBuffer out = as_bytes("x");
+  BOOST_REQUIRE(p.b->try_write_some({&out, 1}, ec) == 1u);
+  BOOST_REQUIRE(d->try_write_some({&out, 1}, ec) == 1u);
+  Result ra, rc;
+  p.loop->call_soon([] {});  // a ready callback: the proactor defers both reads a phase
+  p.a->async_read_some(buf_a, [&](std::error_code e, std::size_t n) {
+    ra.handler()(e, n);
+    if (!rc.done) c->close();
+  });
+  c->async_read_some(buf_c, [&](std::error_code e, std::size_t n) {
+    rc.handler()(e, n);
+    if (!ra.done) p.a->close();
+  });
+  BOOST_REQUIRE(run_until(*p.loop, [&] { return ra.done && rc.done; }));
+  p.loop->run_once(0.01);
+  BOOST_TEST(ra.calls == 1);
+  BOOST_TEST(rc.calls == 1);
+  for (const Result* r : {&ra, &rc}) {
+    const bool aborted = r->ec == errc::aborted;
+    const bool read = !r->ec && r->n == 1u;
+    BOOST_TEST((aborted || read), "completion: " << r->ec.message() << ", " << r->n << " bytes");
+  }
+  BOOST_TEST((!ra.ec || !rc.ec));  // the first to complete read its byte
 }
 
 BOOST_AUTO_TEST_CASE(endpoints_and_handle) {
