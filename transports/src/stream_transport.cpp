@@ -47,12 +47,13 @@ std::byte* shared_read_buffer() {
   return buffer.get();
 }
 
-// Receive buffers of transports that need one of their own (the proactor's reads land before
-// their completion runs; held data), kept per thread for the next connection. Allocated
-// afresh, each came from the top of the heap, which glibc hands back to the kernel as
-// connections close: every connection then paid brk(2) and the page faults of a new block,
-// a transparent huge page zeroed among them (150 µs of CPU per connection on the proactor,
-// against the reactor's 90). At most kKeptReadBuffers (4 MiB) wait here.
+// Receive buffers of transports that need one of their own (data held while paused; a
+// channel whose reads land before their completion runs), kept per thread for the next
+// connection. Allocated afresh, each came from the top of the heap, which glibc hands back to
+// the kernel as connections close: every connection then paid brk(2) and the page faults of
+// a new block, a transparent huge page zeroed among them (150 µs of CPU per connection on the
+// proactor when it read into buffers of its own, against the reactor's 90). At most
+// kKeptReadBuffers (4 MiB) wait here.
 constexpr std::size_t kKeptReadBuffers = 16;
 using ReadBuffer = std::unique_ptr<std::byte[]>;
 

@@ -81,24 +81,43 @@ void AsioChannel::async_read_some(MutableBuffer buffer, Completion done) {
 }
 
 bool AsioChannel::start_read(MutableBuffer buffer, Completion done) {
-  // The attempt Asio would make, made here: if it succeeds, Asio would post the completion
-  // behind its reactor task, which costs a non-blocking epoll_wait before it runs and lets
-  // the bytes go cold meanwhile. A read that finds nothing is Asio's to wait for (it tries
-  // once more first: about 1 % of reads on the echo benchmarks).
+  // The attempt Asio's async_read_some would make, made here: if it succeeds, Asio would
+  // post the completion behind its reactor task, which costs a non-blocking epoll_wait before
+  // it runs and lets the bytes go cold meanwhile.
+  if (read_now(buffer, done)) return true;
+  wait_then_read(buffer, std::move(done));
+  return false;
+}
+
+bool AsioChannel::read_now(MutableBuffer buffer, Completion& done) {
   boost::system::error_code ec;
   const std::size_t n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
-  if (ec != asio::error::would_block) {
-    loop_.run_io_callback([&] { done(translate(ec), n); });
-    return true;
-  }
-  socket_.async_read_some(
-      asio::buffer(buffer.data(), buffer.size()),
+  if (ec == asio::error::would_block) return false;
+  loop_.run_io_callback([&] { done(translate(ec), n); });
+  return true;
+}
+
+void AsioChannel::wait_then_read(MutableBuffer buffer, Completion done) {
+  // Wait for readability, then read in the handler, as the reactor does: the bytes land only
+  // when their completion runs (reads_land_at_completion()), so the transport can read every
+  // connection into one shared buffer instead of a buffer of 256 KiB per connection. The
+  // wait costs an epoll_ctl (Asio re-arms for waits, which it does not attempt first), as an
+  // async_read_some would have cost a second, failing recv.
+  socket_.async_wait(
+      asio::socket_base::wait_read,
       asio::bind_allocator(
           loop_.handler_allocator(),
-          [loop = &loop_, done = std::move(done)](boost::system::error_code ec, std::size_t n) {
-            loop->run_io_callback([&] { done(translate(ec), n); });
+          // The channel may be gone when the handler runs: `alive` says whether `self` is
+          // still open (a wait that completed before a close still runs its handler).
+          [self = this, loop = &loop_, alive = open_, buffer,
+           done = std::move(done)](boost::system::error_code ec) mutable {
+            if (ec || !*alive) {
+              const std::error_code e = ec ? translate(ec) : make_error_code(errc::aborted);
+              loop->run_io_callback([&] { done(e, 0); });
+              return;
+            }
+            if (!self->read_now(buffer, done)) self->wait_then_read(buffer, std::move(done));
           }));
-  return false;
 }
 
 void AsioChannel::async_write_some(ConstBufferSequence buffers, Completion done) {
@@ -150,6 +169,7 @@ void AsioChannel::cancel() {
 }
 
 void AsioChannel::close() {
+  *open_ = false;
   loop_.abort_deferred_reads(this);
   boost::system::error_code ignored;
   socket_.close(ignored);  // outstanding operations complete with operation_aborted

@@ -14,9 +14,10 @@ namespace treadle::detail {
  * @brief `ByteChannel` for the proactor: `generic::stream_protocol::socket` (so TCP and Unix
  * sockets share one type).
  *
- * Completion handlers capture only the loop and the caller's completion, never the channel:
- * Asio delivers `operation_aborted` for operations outstanding when the socket closes, and
- * by then the channel may already be gone. Asio never completes inside the initiating call.
+ * Completion handlers capture the loop and the caller's completion, and the channel only
+ * with a flag that says whether it is still open: Asio delivers `operation_aborted` for
+ * operations outstanding when the socket closes, and by then the channel may already be
+ * gone. Asio never completes inside the initiating call.
  *
  * A read starts later, by the loop, not at once (see `async_read_some`), and goes to Asio
  * only if the socket has nothing to read then (see `start_read`); `cancel()`/`close()` (and
@@ -41,13 +42,21 @@ class AsioChannel final : public ByteChannel {
   int native_handle() const noexcept override;
 
   /// Starts a read deferred by `async_read_some` (called by the loop): completes it at once
-  /// if the socket has bytes or an error (returns true), else hands it to Asio.
+  /// if the socket has bytes or an error (returns true), else waits for readability through
+  /// Asio and reads then.
   bool start_read(MutableBuffer buffer, Completion done);
 
+  /// Bytes land in a read's buffer only as its completion runs (see `wait_then_read`).
+  bool reads_land_at_completion() const noexcept override { return true; }
+
  private:
+  bool read_now(MutableBuffer buffer, Completion& done);
+  void wait_then_read(MutableBuffer buffer, Completion done);
+
   ProactorLoop& loop_;
   boost::asio::generic::stream_protocol::socket socket_;
   std::shared_ptr<bool> write_in_flight_ = std::make_shared<bool>(false);
+  std::shared_ptr<bool> open_ = std::make_shared<bool>(true);  // false once close() ran
 };
 
 }  // namespace treadle::detail

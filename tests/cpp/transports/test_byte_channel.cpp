@@ -170,17 +170,20 @@ BOOST_AUTO_TEST_CASE(try_write_some_reports_would_block_when_full) {
 
 // A completion may close another channel whose read is ready in the same phase. That read
 // then completes with errc::aborted, or with its bytes if the backend had already queued
-// them; never with an error from the closed descriptor, and exactly once. (On the proactor
-// both reads start together at the next phase, behind the ready callback, and the first to
-// complete runs while the other waits to start.)
-BOOST_AUTO_TEST_CASE(a_completion_may_close_another_channel_with_a_ready_read) {
+// them; never with an error from the closed descriptor, and exactly once.
+namespace {
+enum class BytesArrive { before_the_reads, while_they_wait };
+void close_the_other_from_a_completion(BytesArrive when) {
   Pair p;
   auto [c, d] = p.more();
   std::array<std::byte, 16> buf_a{}, buf_c{};
   std::error_code ec;
   ConstBuffer out = as_bytes("x");
-  BOOST_REQUIRE(p.b->try_write_some({&out, 1}, ec) == 1u);
-  BOOST_REQUIRE(d->try_write_some({&out, 1}, ec) == 1u);
+  auto send_both = [&] {
+    BOOST_REQUIRE(p.b->try_write_some({&out, 1}, ec) == 1u);
+    BOOST_REQUIRE(d->try_write_some({&out, 1}, ec) == 1u);
+  };
+  if (when == BytesArrive::before_the_reads) send_both();
   Result ra, rc;
   p.loop->call_soon([] {});  // a ready callback: the proactor defers both reads a phase
   p.a->async_read_some(buf_a, [&](std::error_code e, std::size_t n) {
@@ -191,6 +194,11 @@ BOOST_AUTO_TEST_CASE(a_completion_may_close_another_channel_with_a_ready_read) {
     rc.handler()(e, n);
     if (!ra.done) p.a->close();
   });
+  if (when == BytesArrive::while_they_wait) {
+    for (int i = 0; i < 3; ++i) p.loop->run_once(0);  // both reads start and wait
+    BOOST_REQUIRE(!ra.done && !rc.done);
+    send_both();
+  }
   BOOST_REQUIRE(run_until(*p.loop, [&] { return ra.done && rc.done; }));
   p.loop->run_once(0.01);
   BOOST_TEST(ra.calls == 1);
@@ -201,6 +209,54 @@ BOOST_AUTO_TEST_CASE(a_completion_may_close_another_channel_with_a_ready_read) {
     BOOST_TEST((aborted || read), "completion: " << r->ec.message() << ", " << r->n << " bytes");
   }
   BOOST_TEST((!ra.ec || !rc.ec));  // the first to complete read its byte
+}
+}  // namespace
+
+// On the proactor both reads start together at the next phase and complete as they start:
+// the first completion runs while the other read waits to start.
+BOOST_AUTO_TEST_CASE(a_completion_may_close_another_channel_with_a_ready_read) {
+  close_the_other_from_a_completion(BytesArrive::before_the_reads);
+}
+
+// On the proactor both reads wait for readability through Asio, and both waits complete in
+// one epoll round: the first handler closes the other channel before its handler runs.
+BOOST_AUTO_TEST_CASE(a_completion_may_close_another_channel_whose_read_waited) {
+  close_the_other_from_a_completion(BytesArrive::while_they_wait);
+}
+
+// A write's completion may close its own channel while a read on it is ready too: the read
+// completes with errc::aborted (or its bytes), never with an error from the closed
+// descriptor. (On the proactor Asio completes a descriptor's write before its read-wait in
+// one epoll round, and queues the second: by the time it runs, the channel is closed.)
+BOOST_AUTO_TEST_CASE(a_write_completion_may_close_its_channel_with_a_read_ready) {
+  Pair p;
+  std::string chunk(1 << 16, 'f');
+  ConstBuffer out = as_bytes(chunk);
+  std::error_code ec;
+  for (int i = 0; i < 10'000 && !ec; ++i) p.a->try_write_some({&out, 1}, ec);
+  BOOST_REQUIRE((ec == std::errc::resource_unavailable_try_again));
+  Result w, r;
+  std::array<std::byte, 16> buf{};
+  p.a->async_write_some({&out, 1}, [&](std::error_code e, std::size_t n) {
+    w.handler()(e, n);
+    if (!r.done) p.a->close();
+  });
+  p.a->async_read_some(buf, r.handler());
+  for (int i = 0; i < 3; ++i) p.loop->run_once(0);  // both wait
+  BOOST_REQUIRE(!w.done && !r.done);
+  // Make a readable and writable at once: a byte for it, and its peer's buffer drained.
+  ConstBuffer x = as_bytes("x");
+  BOOST_REQUIRE(p.b->try_write_some({&x, 1}, ec) == 1u);
+  std::array<char, 1 << 16> sink;
+  while (::recv(p.b->native_handle(), sink.data(), sink.size(), MSG_DONTWAIT) > 0) {
+  }
+  BOOST_REQUIRE(run_until(*p.loop, [&] { return w.done && r.done; }));
+  p.loop->run_once(0.01);
+  BOOST_TEST(w.calls == 1);
+  BOOST_TEST(r.calls == 1);
+  const bool aborted = r.ec == errc::aborted;
+  const bool read = !r.ec && r.n == 1u;
+  BOOST_TEST((aborted || read), "read: " << r.ec.message() << ", " << r.n << " bytes");
 }
 
 BOOST_AUTO_TEST_CASE(endpoints_and_handle) {
