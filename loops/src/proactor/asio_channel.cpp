@@ -107,11 +107,11 @@ void AsioChannel::wait_then_read(MutableBuffer buffer, Completion done) {
       asio::socket_base::wait_read,
       asio::bind_allocator(
           loop_.handler_allocator(),
-          // The channel may be gone when the handler runs: `alive` says whether `self` is
+          // The channel may be gone when the handler runs: `flags` says whether `self` is
           // still open (a wait that completed before a close still runs its handler).
-          [self = this, loop = &loop_, alive = open_, buffer,
+          [self = this, loop = &loop_, flags = flags_, buffer,
            done = std::move(done)](boost::system::error_code ec) mutable {
-            if (ec || !*alive) {
+            if (ec || !flags->open) {
               const std::error_code e = ec ? translate(ec) : make_error_code(errc::aborted);
               loop->run_io_callback([&] { done(e, 0); });
               return;
@@ -121,14 +121,14 @@ void AsioChannel::wait_then_read(MutableBuffer buffer, Completion done) {
 }
 
 void AsioChannel::async_write_some(ConstBufferSequence buffers, Completion done) {
-  *write_in_flight_ = true;
-  // The flag is shared: the channel may be gone by the time the handler runs.
-  auto handler = asio::bind_allocator(
-      loop_.handler_allocator(), [flag = write_in_flight_, loop = &loop_, done = std::move(done)](
-                                     boost::system::error_code ec, std::size_t n) {
-        *flag = false;
-        loop->run_io_callback([&] { done(translate(ec), n); });
-      });
+  flags_->write_in_flight = true;
+  // The flags are shared: the channel may be gone by the time the handler runs.
+  auto handler = asio::bind_allocator(loop_.handler_allocator(),
+                                      [flags = flags_, loop = &loop_, done = std::move(done)](
+                                          boost::system::error_code ec, std::size_t n) {
+                                        flags->write_in_flight = false;
+                                        loop->run_io_callback([&] { done(translate(ec), n); });
+                                      });
   // One buffer: Asio then uses send(2), a smaller operation object and no iovec import.
   if (buffers.size() == 1) {
     socket_.async_write_some(asio::buffer(buffers[0].data(), buffers[0].size()),
@@ -143,7 +143,7 @@ std::size_t AsioChannel::try_write_some(ConstBufferSequence buffers, std::error_
     ec = make_error_code(errc::closed);
     return 0;
   }
-  if (*write_in_flight_) {
+  if (flags_->write_in_flight) {
     ec = errno_code(EAGAIN);
     return 0;
   }
@@ -169,7 +169,7 @@ void AsioChannel::cancel() {
 }
 
 void AsioChannel::close() {
-  *open_ = false;
+  flags_->open = false;
   loop_.abort_deferred_reads(this);
   boost::system::error_code ignored;
   socket_.close(ignored);  // outstanding operations complete with operation_aborted

@@ -55,8 +55,12 @@ class AsioChannel final : public ByteChannel {
 
   ProactorLoop& loop_;
   boost::asio::generic::stream_protocol::socket socket_;
-  std::shared_ptr<bool> write_in_flight_ = std::make_shared<bool>(false);
-  std::shared_ptr<bool> open_ = std::make_shared<bool>(true);  // false once close() ran
+  // What handlers may need to know of the channel after it is gone: shared with them.
+  struct Flags {
+    bool write_in_flight = false;
+    bool open = true;  // false once close() ran
+  };
+  std::shared_ptr<Flags> flags_ = std::make_shared<Flags>();
 };
 
 }  // namespace treadle::detail
