@@ -47,13 +47,13 @@ std::byte* shared_read_buffer() {
   return buffer.get();
 }
 
-// Receive buffers of transports that need one of their own (data held while paused; a
-// channel whose reads land before their completion runs), kept per thread for the next
-// connection. Allocated afresh, each came from the top of the heap, which glibc hands back to
-// the kernel as connections close: every connection then paid brk(2) and the page faults of
-// a new block, a transparent huge page zeroed among them (150 µs of CPU per connection on the
-// proactor when it read into buffers of its own, against the reactor's 90). At most
-// kKeptReadBuffers (4 MiB) wait here.
+// Receive buffers of transports that need one of their own (bytes held while paused, which
+// asyncio streams' flow control does; a channel whose reads land before their completion
+// runs), kept per thread for the next connection. Allocated afresh, each came from the top of
+// the heap, which glibc hands back to the kernel as connections close: every connection then
+// paid brk(2) and the page faults of a new block, a transparent huge page zeroed among them
+// (150 µs of CPU per connection when the proactor read into buffers of its own, against the
+// reactor's 90). At most kKeptReadBuffers (4 MiB) wait here.
 constexpr std::size_t kKeptReadBuffers = 16;
 using ReadBuffer = std::unique_ptr<std::byte[]>;
 
@@ -104,8 +104,8 @@ StreamTransport::~StreamTransport() {
   if (flush_deferred_ && !loop_gone_) loop_.cancel_flush(*this);
   if (channel_) channel_->close();
   if (!loop_gone_) loop_.remove_resource(this);
-  // Closed, the channel reads into it no more (Asio's reads are recv(2) calls in its own
-  // poll, never left with the kernel).
+  // Closed, the channel reads into it no more: a channel reads with recv(2) calls made by
+  // its loop, never left with the kernel, and closing it cancels the next.
   if (read_buffer_) give_back(std::move(read_buffer_));
 }
 

@@ -44,9 +44,9 @@ class ProactorLoop final : public LoopBase {
   boost::asio::io_context& io_context() noexcept { return io_; }
   /// Memory for the channels' operations (see handler_memory.hpp).
   HandlerAllocator<void> handler_allocator() noexcept { return HandlerAllocator<void>(memory_); }
-  /// A read a channel asked for, handed to Asio later (see asio_channel.cpp): by a handler
-  /// of its own, queued behind those ready now, or at the start of the next poll phase if
-  /// ready callbacks are queued.
+  /// A read a channel asked for, started later (see asio_channel.cpp): by a handler of its
+  /// own, queued behind those ready now, or at the start of the next poll phase if ready
+  /// callbacks or flushes are queued.
   struct DeferredRead {
     AsioChannel* channel;  // null once aborted: then completes with errc::aborted
     MutableBuffer buffer;
