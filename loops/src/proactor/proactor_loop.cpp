@@ -67,15 +67,16 @@ void ProactorLoop::defer_read(DeferredRead read) {
 }
 
 void ProactorLoop::abort_deferred_reads(const AsioChannel* channel) noexcept {
-  for (DeferredRead& r : deferred_reads_) {
-    if (r.channel == channel) r.channel = nullptr;
-  }
-  for (DeferredRead& r : queued_reads_) {
-    if (r.channel == channel) r.channel = nullptr;
-  }
-  for (DeferredRead& r : starting_) {
-    if (r.channel == channel) r.channel = nullptr;
-  }
+  // Reads waiting for the next phase, for their posted handler, or being started now (a read
+  // that completes as it starts may close another channel).
+  auto abort_in = [channel](auto& reads) {
+    for (DeferredRead& r : reads) {
+      if (r.channel == channel) r.channel = nullptr;
+    }
+  };
+  abort_in(deferred_reads_);
+  abort_in(queued_reads_);
+  abort_in(starting_);
 }
 
 void ProactorLoop::poll_io(std::int64_t timeout_ns) {
