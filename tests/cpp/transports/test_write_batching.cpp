@@ -1,5 +1,5 @@
-// tests/cpp/transports/test_write_batching.cpp — small writes wait for the end of the loop
-// phase (Loop::defer_flush) and leave together; nothing is lost or reordered on the way.
+// tests/cpp/transports/test_write_batching.cpp — writes wait for the end of the loop phase
+// (Loop::defer_flush), up to 64 KiB, and leave together; nothing is lost or reordered on the way.
 #include <sys/socket.h>
 
 #include <boost/test/unit_test.hpp>
@@ -117,9 +117,24 @@ BOOST_AUTO_TEST_CASE(writes_of_several_callbacks_in_one_phase_leave_together) {
   BOOST_TEST(l.reader->data == "01234");
 }
 
-BOOST_AUTO_TEST_CASE(a_large_write_goes_at_once_behind_the_deferred_bytes) {
-  // 8 KiB: past the size a write is deferred at; 100 KiB: past the deferred bytes' cap too.
-  for (const std::size_t size : {std::size_t{8 * 1024}, std::size_t{100 * 1024}}) {
+BOOST_AUTO_TEST_CASE(writes_of_tens_of_kib_wait_for_the_end_of_the_phase_too) {
+  // Three 20 KiB replies: 60 KiB deferred, within the 64 KiB cap.
+  Link l;
+  const std::string block(20 * 1024, 'x');
+  int calls_after = -1;
+  l.loop->call_soon([&] {
+    for (int i = 0; i < 3; ++i) l.out().write(as_bytes(block));
+    calls_after = l.count->calls;
+  });
+  BOOST_REQUIRE(l.received(3 * block.size()));
+  BOOST_TEST(calls_after == 0);
+  BOOST_TEST(l.count->calls == 1);
+  BOOST_TEST((l.reader->data == block + block + block));
+}
+
+BOOST_AUTO_TEST_CASE(a_write_past_the_cap_goes_at_once_behind_the_deferred_bytes) {
+  // 64 KiB: the deferred bytes would pass the cap with it; 100 KiB: past the cap on its own.
+  for (const std::size_t size : {std::size_t{64 * 1024}, std::size_t{100 * 1024}}) {
     Link l;
     const std::string big(size, 'b');
     int calls_after = -1;

@@ -36,12 +36,12 @@ namespace treadle {
  * ```
  * In `closed` the channel is closed and `connection_lost` is scheduled with `call_soon`.
  *
- * Writing: writes of up to 4 KiB are copied and handed to the kernel together at the end of
- * the loop phase in which they were made (`Loop::defer_flush`), so the replies that one
- * phase's callbacks write leave in one system call per connection, after all of those
- * callbacks, as on uvloop. A larger write, or one that would take the deferred bytes past
- * 64 KiB or the high-water mark, goes at once, in one gather write with the deferred bytes
- * before it (`ByteChannel::try_write_some`), and is not copied unless the kernel refuses it.
+ * Writing: writes are copied and handed to the kernel together at the end of the loop phase
+ * in which they were made (`Loop::defer_flush`), so the replies that one phase's callbacks
+ * write leave in one system call per connection, after all of those callbacks, as on uvloop.
+ * A write that would take the deferred bytes past 64 KiB or the high-water mark goes at once,
+ * in one gather write with the deferred bytes before it (`ByteChannel::try_write_some`), and
+ * is not copied unless the kernel refuses it.
  * What the kernel does not take is queued and sent with gather writes as it makes room.
  * `get_write_buffer_size()` counts deferred and queued bytes, including those in flight; the
  * protocol is paused only for bytes the kernel refused. `close()`, `write_eof()` and
