@@ -94,6 +94,19 @@ def _numeric_address(host, port, family):
     return False
 
 
+# getaddrinfo flags that cannot change the result for a numeric host and port: aiohttp passes
+# them with the addresses its resolver returned.
+_NUMERIC_FLAGS = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+
+
+def _flags_change_nothing(flags, host, port):
+    """True if resolving `host`, `port` with getaddrinfo `flags` gives what it gives without
+    them, so create_connection may take its C++ path."""
+    if not flags:
+        return True
+    return not flags & ~_NUMERIC_FLAGS and _numeric_address(host, port, 0) and host is not None
+
+
 def _port_number(port):
     """An int port from an int, a numeric string or a service name ("http"), with the errors
     getaddrinfo/connect give: TypeError, socket.gaierror for an unknown service,
@@ -606,7 +619,9 @@ class EventLoop(_sock.SockMixin, _treadle.LoopCore, asyncio.AbstractEventLoop):
             raise ValueError("host and port was not specified and no sock specified")
         if happy_eyeballs_delay is not None and interleave is None:
             interleave = 1  # RFC 8305 recommends a first address family count of 1
-        if (happy_eyeballs_delay is not None or interleave or all_errors or proto or flags
+        if (happy_eyeballs_delay is not None or interleave or all_errors
+                or proto not in (0, socket.IPPROTO_TCP)
+                or not _flags_change_nothing(flags, host, port)
                 or family not in (0, socket.AF_INET, socket.AF_INET6)
                 or local_addr is not None):
             return await self._create_connection_raced(

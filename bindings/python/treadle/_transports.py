@@ -190,9 +190,10 @@ class TCPTransport(asyncio.Transport):
     def write(self, data):
         """Queue `data` (bytes-like) for sending, copied if it is not sent now.
 
-        Writes of up to 4 KiB wait for the end of the current loop phase and leave together
-        with the others made in it, in one send (as uvloop does); larger ones are sent at once
-        if nothing is queued. `get_write_buffer_size()` counts the waiting bytes until then.
+        Writes wait for the end of the current loop phase and leave together with the others
+        made in it, in one send (as uvloop does), while the waiting bytes stay within 64 KiB
+        and the high-water mark; a write past that is sent at once if nothing is queued.
+        `get_write_buffer_size()` counts the waiting bytes until then.
         """
         self._writer.write(data)
 
