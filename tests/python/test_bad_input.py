@@ -346,3 +346,43 @@ def test_fd_of_a_transport_is_refused(loop):
         await server.wait_closed()
 
     loop.run_until_complete(main())
+
+
+def test_transport_objects_outliving_their_loop_crash_nothing(backend):
+    """A transport's socket and write method, and a server's handles, may be freed after their
+    loop was closed and dropped (say, in a reference cycle that the collector reaches late).
+    They keep the loop object alive until then, and free it with them: no crash, no leak."""
+    import gc
+    import weakref
+
+    import treadle
+
+    loop = treadle.new_event_loop(backend)
+
+    class Client(asyncio.Protocol):
+        def __init__(self):
+            self.lost = loop.create_future()
+
+        def connection_lost(self, exc):
+            self.lost.set_result(exc)
+
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport, client = await loop.create_connection(Client, "127.0.0.1", port)
+        kept = [transport.get_extra_info("socket"), transport.write, server._handles]
+        transport.close()
+        await client.lost
+        server.close()
+        await server.wait_closed()
+        return kept
+
+    kept = loop.run_until_complete(main())
+    loop.close()
+    loop_ref = weakref.ref(loop)
+    del loop, main, Client
+    gc.collect()
+    assert loop_ref() is not None  # held by what was kept
+    del kept  # the last owners of the C++ transport and server, which use their loop as they go
+    gc.collect()
+    assert loop_ref() is None

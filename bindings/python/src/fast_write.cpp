@@ -14,6 +14,7 @@ namespace {
 
 struct WriterObject {
   PyObject_HEAD std::shared_ptr<StreamTransport> transport;
+  PyObject* loop;  // released after the transport (see StreamHandle in py_protocol.cpp)
   bool sendfile_busy;
 };
 
@@ -120,6 +121,7 @@ PyObject* writer_is_closing(PyObject* self, PyObject* /*unused*/) {
 void writer_dealloc(PyObject* self) {
   auto* w = reinterpret_cast<WriterObject*>(self);
   w->transport.~shared_ptr();
+  Py_XDECREF(w->loop);
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
@@ -146,11 +148,12 @@ PyType_Spec writer_spec = {"treadle._treadle.Writer", sizeof(WriterObject), 0,
 
 }  // namespace
 
-PyRef make_writer(std::shared_ptr<StreamTransport> t) {
+PyRef make_writer(std::shared_ptr<StreamTransport> t, const PyRef& loop) {
   PyObject* o = g_writer_type->tp_alloc(g_writer_type, 0);
   if (o == nullptr) return {};
   auto* w = reinterpret_cast<WriterObject*>(o);
   new (&w->transport) std::shared_ptr<StreamTransport>(std::move(t));
+  w->loop = PyRef(loop).release();
   w->sendfile_busy = false;
   return PyRef::steal(o);
 }

@@ -58,13 +58,20 @@ class GilRef {
   PyObject* p_;
 };
 
+// The handles below hold C++ objects that use their loop until they are destroyed, so each
+// also holds the Python loop object, released after them (members go in reverse order). The
+// reference is one the garbage collector cannot see: a transport's socket, say, collected
+// with its loop in one cycle would otherwise be freed after the loop and crash.
+
 /// The Boost.Python object behind a Python transport: keeps the C++ transport alive.
 struct StreamHandle {
+  PyRef loop;
   std::shared_ptr<StreamTransport> t;
 };
 
 /// The Boost.Python object behind one listening socket of a Python server.
 struct ServerHandle {
+  PyRef loop;
   std::shared_ptr<Server> s;
 };
 
@@ -297,8 +304,10 @@ ServerHandle adopt_listener(bp::object core_obj, int fd, bp::object factory, bp:
                                 l = GilRef(on_lost.ptr())]() -> std::shared_ptr<StreamProtocol> {
     return make_protocol(core, f.get(), l.get());
   };
-  return guarded(
-      [&] { return ServerHandle{adopt_server(core->loop(), fd, std::move(make), options)}; });
+  return guarded([&] {
+    return ServerHandle{PyRef::borrow(core->self_object()),
+                        adopt_server(core->loop(), fd, std::move(make), options)};
+  });
 }
 
 }  // namespace
@@ -389,7 +398,7 @@ PyRef PyProtocolCore::transport_object(StreamTransport& t) {
     fail();
   }
   try {
-    bp::object handle(StreamHandle{t.shared_from_this()});
+    bp::object handle(StreamHandle{PyRef::borrow(core_->self_object()), t.shared_from_this()});
     transport_ = PyRef::steal(PyObject_CallFunctionObjArgs(
         g_transport_class, handle.ptr(), core_->self_object(), protocol_.get(), nullptr));
   } catch (const bp::error_already_set&) {
@@ -519,7 +528,7 @@ void register_stream_bindings() {
   bp::class_<StreamHandle>("StreamHandle", "The C++ StreamTransport behind a Python transport.",
                            bp::no_init)
       .def(
-          "writer", +[](StreamHandle& h) { return to_object(make_writer(h.t)); })
+          "writer", +[](StreamHandle& h) { return to_object(make_writer(h.t, h.loop)); })
       .def(
           "write_eof", +[](StreamHandle& h) { guarded([&] { h.t->write_eof(); }); })
       .def(
