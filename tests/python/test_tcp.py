@@ -3,8 +3,10 @@
 """TCP transports and servers of treadle's loop, seen from Python."""
 
 import asyncio
+import errno
 import os
 import socket
+import struct
 
 import pytest
 
@@ -611,3 +613,58 @@ def test_buffered_protocol(loop):
         await server.wait_closed()
 
     loop.run_until_complete(main())
+
+
+def test_transport_socket_options_match_the_socket_module(loop):
+    """get_extra_info("socket")'s getsockopt/setsockopt (C, on the fd) accept, return and
+    refuse what socket.socket's do, message for message; family/type/proto are its enums."""
+    async def main():
+        server, port, _ = await echo_server(loop)
+        transport, client = await loop.create_connection(lambda: Recorder(loop), "127.0.0.1", port)
+        tsock = transport.get_extra_info("socket")
+        real = socket.socket(fileno=os.dup(tsock.fileno()))
+        try:
+            assert (tsock.family, tsock.type, tsock.proto) == (real.family, real.type, real.proto)
+            assert isinstance(tsock.family, socket.AddressFamily)
+            assert isinstance(tsock.type, socket.SocketKind)
+            level, opt = socket.SOL_SOCKET, socket.SO_KEEPALIVE
+            tsock.setsockopt(level, opt, 1)
+            assert tsock.getsockopt(level, opt) == real.getsockopt(level, opt) == 1
+            tsock.setsockopt(level, opt, False)
+            assert real.getsockopt(level, opt) == 0
+            tsock.setsockopt(level, socket.SO_LINGER, struct.pack("ii", 1, 5))
+            assert tsock.getsockopt(level, socket.SO_LINGER, 8) == struct.pack("ii", 1, 5)
+            assert tsock.getsockopt(level, socket.SO_LINGER, 8) == real.getsockopt(
+                level, socket.SO_LINGER, 8)
+            bad_calls = [
+                ("setsockopt", (level,)),
+                ("setsockopt", (level, opt, "1")),
+                ("setsockopt", (level, opt, 1.5)),
+                ("setsockopt", (level, opt, 1, 4)),
+                ("setsockopt", (level, opt, 2 ** 40)),
+                ("setsockopt", ("a", opt, 1)),
+                ("setsockopt", (level, 12345, 1)),
+                ("getsockopt", (level,)),
+                ("getsockopt", (level, opt, 4, 4)),
+                ("getsockopt", (level, opt, 2000)),
+                ("getsockopt", (level, opt, -1)),
+                ("getsockopt", (level, 12345)),
+            ]
+            for name, args in bad_calls:
+                with pytest.raises(Exception) as expected:
+                    getattr(real, name)(*args)
+                with pytest.raises(Exception) as raised:
+                    getattr(tsock, name)(*args)
+                assert type(raised.value) is type(expected.value), (name, args)
+                assert str(raised.value) == str(expected.value), (name, args)
+        finally:
+            real.close()
+        transport.close()
+        await client.lost
+        with pytest.raises(OSError) as closed:
+            tsock.setsockopt(level, opt, 1)
+        assert closed.value.errno == errno.EBADF
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(asyncio.wait_for(main(), 10))

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "fast_sock.hpp"
+#include "fast_sockopt.hpp"
 #include "fast_write.hpp"
 #include "loop_core.hpp"
 #include "native_protocols.hpp"
@@ -91,6 +92,7 @@ BOOST_PYTHON_MODULE(_treadle) {
   treadle::py::register_native_protocols();
   if (!treadle::py::install_fast_methods(cls.ptr()) ||
       !treadle::py::install_sock_methods(cls.ptr()) ||
+      !treadle::py::install_sockopt_functions(bp::scope().ptr()) ||
       !treadle::py::init_handle_types(bp::scope().ptr()) ||
       !treadle::py::init_writer_type(bp::scope().ptr())) {
     bp::throw_error_already_set();

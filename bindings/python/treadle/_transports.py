@@ -15,11 +15,26 @@ from ._common import write_buffer_limits
 __all__ = ("TCPTransport", "Server")
 
 
+_getsockopt = _treadle._getsockopt
+_setsockopt = _treadle._setsockopt
+
+
+def _enum(kind, value):
+    """`value` as a member of the IntEnum `kind`, or the int itself if it names none (as the
+    socket module does)."""
+    try:
+        return kind(value)
+    except ValueError:
+        return value
+
+
 class _TransportSocket:
     """asyncio's TransportSocket, over an fd the C++ transport owns.
 
     Each operation borrows the fd in a temporary socket object that is detached afterwards,
-    so the transport stays the only owner (closing the transport closes the socket).
+    so the transport stays the only owner (closing the transport closes the socket). The
+    options, which libraries set on every connection, and the kind of socket go to the fd
+    directly, from C (bindings/python/src/fast_sockopt.cpp).
     """
 
     __slots__ = ("_handle", "_kind")
@@ -33,11 +48,11 @@ class _TransportSocket:
             fd = self._handle.fileno()
             if fd < 0:
                 return (socket.AF_UNSPEC, socket.SOCK_STREAM, 0)
-            sock = socket.socket(fileno=fd)  # family, type and proto come from the fd
-            try:
-                self._kind = (sock.family, sock.type, sock.proto)
-            finally:
-                sock.detach()
+            # What socket.socket(fileno=fd) reads from the fd, as its enums.
+            self._kind = (
+                _enum(socket.AddressFamily, _getsockopt(fd, socket.SOL_SOCKET, socket.SO_DOMAIN)),
+                _enum(socket.SocketKind, _getsockopt(fd, socket.SOL_SOCKET, socket.SO_TYPE)),
+                _getsockopt(fd, socket.SOL_SOCKET, socket.SO_PROTOCOL))
         return self._kind
 
     @property
@@ -102,10 +117,10 @@ class _TransportSocket:
         return self._call("shutdown", how)
 
     def getsockopt(self, *args):
-        return self._call("getsockopt", *args)
+        return _getsockopt(self._open_fd(), *args)
 
     def setsockopt(self, *args):
-        return self._call("setsockopt", *args)
+        return _setsockopt(self._open_fd(), *args)
 
     def getpeername(self):
         return self._call("getpeername")
