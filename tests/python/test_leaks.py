@@ -50,3 +50,40 @@ def test_no_growth_between_rounds(loop):
     objects3, rss3 = len(gc.get_objects()), rss_kib()
     assert objects3 - objects1 < 100, (objects1, objects2, objects3)
     assert rss3 - rss2 < 2048, (rss1, rss2, rss3)
+
+
+def test_closing_a_loop_with_open_connections_and_servers_frees_them(backend):
+    """A loop closed while a server listens and connections are open (nobody closed them, as
+    asyncio allows) lets go of them: once the program drops its references, every fd and the
+    loop object itself are freed. The C++ server's protocol factory refers back to the Python
+    server, whose handle holds the C++ server: closing the loop must break that cycle."""
+    import os
+    import warnings
+    import weakref
+
+    import treadle
+
+    def open_fds():
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    refs = []
+    for _ in range(5):
+        loop = treadle.new_event_loop(backend)
+
+        async def main():
+            server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+            await asyncio.sleep(0.01)  # accepted, both ends connected
+            return server, transport
+
+        kept = loop.run_until_complete(main())
+        loop.close()
+        refs.append(weakref.ref(loop))
+        del loop, main, kept
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)  # the server's unclosed sockets
+            gc.collect()
+    assert [r() for r in refs] == [None] * 5
+    assert open_fds() == before

@@ -37,6 +37,9 @@ void Server::loop_closed() noexcept {
   closed_ = true;
   for (int fd : listeners_) ::close(fd);
   listeners_.clear();
+  // No connection can come any more. The factory may refer back to the server's owner (a
+  // Python server's does): keeping it would keep that owner, and its sockets, forever.
+  factory_ = nullptr;
 }
 
 void Server::watch(bool on) {

@@ -187,6 +187,24 @@ BOOST_AUTO_TEST_CASE(closing_the_loop_releases_open_connections_and_servers) {
   BOOST_TEST(open_fds() == before);
 }
 
+BOOST_AUTO_TEST_CASE(closing_the_loop_releases_the_protocol_factory) {
+  // What the factory holds may own the server (a Python server's does): the server must let
+  // go of it when the loop closes, or the two keep each other alive.
+  auto owner = std::make_shared<int>(0);
+  std::weak_ptr<int> watched = owner;
+  const int before = open_fds();
+  {
+    auto loop = make_test_loop();
+    auto server =
+        tcp_server(*loop, [owner = std::move(owner)] { return std::make_shared<Echo>(); });
+    BOOST_TEST(!watched.expired());
+    loop->close();
+    BOOST_TEST(watched.expired());  // while the server object still lives
+    BOOST_TEST(server->is_closed());
+  }
+  BOOST_TEST(open_fds() == before);
+}
+
 BOOST_AUTO_TEST_CASE(start_serving_later_and_close_keeps_connections) {
   auto loop = make_test_loop();
   auto server = tcp_server(

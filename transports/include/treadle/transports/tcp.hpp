@@ -80,6 +80,8 @@ struct ServerOptions {
  * server reports it to the loop's exception handler, stops accepting for
  * `accept_retry_delay` seconds and then resumes: it never closes its listeners and never
  * spins. `close()` stops listening; connections already accepted carry on (as in asyncio).
+ * When the loop closes, the server closes its listening sockets and drops its protocol
+ * factory (which may refer back to whoever owns the server).
  *
  * Thread safety: loop thread only.
  */
