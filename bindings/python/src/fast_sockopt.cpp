@@ -16,8 +16,9 @@ constexpr long kMaxOptionBytes = 1024;
 bool as_int(PyObject* o, int& out) {
   const long v = PyLong_AsLong(o);
   if (v == -1 && PyErr_Occurred()) return false;
-  if (v < INT_MIN || v > INT_MAX) {
-    PyErr_SetString(PyExc_OverflowError, "signed integer is greater than maximum");
+  if (v < INT_MIN || v > INT_MAX) {  // CPython's messages for an "i" argument
+    PyErr_SetString(PyExc_OverflowError, v < INT_MIN ? "signed integer is less than minimum"
+                                                     : "signed integer is greater than maximum");
     return false;
   }
   out = static_cast<int>(v);
