@@ -198,6 +198,7 @@ def test_resolver_hints_are_honoured(loop, monkeypatch, echo_server):
 
     async def general_path(*args):
         raise AssertionError("a numeric address with resolver hints took the general path")
+
     with pytest.raises(socket.gaierror) as expected:
         socket.getaddrinfo("localhost", echo_server, type=socket.SOCK_STREAM, flags=numeric)
 

@@ -31,10 +31,10 @@ def _enum(kind, value):
 class _TransportSocket:
     """asyncio's TransportSocket, over an fd the C++ transport owns.
 
-    Each operation borrows the fd in a temporary socket object that is detached afterwards,
-    so the transport stays the only owner (closing the transport closes the socket). The
-    options, which libraries set on every connection, and the kind of socket go to the fd
-    directly, from C (bindings/python/src/fast_sockopt.cpp).
+    Options, which libraries set on every connection, and the kind of socket (family, type,
+    proto) go to the fd directly, from C (bindings/python/src/fast_sockopt.cpp). Every other
+    operation borrows the fd in a temporary socket object that is detached afterwards, so
+    the transport stays the only owner (closing the transport closes the socket).
     """
 
     __slots__ = ("_handle", "_kind")
