@@ -69,11 +69,12 @@ def patch_runners(backend):
 
 
 class Collector(unittest.TextTestResult):
-    """A result that remembers the id of every outcome."""
+    """A result that remembers the id of every outcome, and why a test was skipped."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.outcomes = {}
+        self.skip_reasons = {}
 
     def addSuccess(self, test):
         super().addSuccess(test)
@@ -90,6 +91,7 @@ class Collector(unittest.TextTestResult):
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
         self.outcomes[test.id()] = "skip"
+        self.skip_reasons[test.id()] = reason
 
     def addExpectedFailure(self, test, err):
         super().addExpectedFailure(test, err)
@@ -130,6 +132,7 @@ def child(backend, module, verbose):
         outcomes.setdefault(test.id(), "fail")
     # Proof that the tests really ran on treadle (a policy reset would silently undo it).
     outcomes["<treadle loops created>"] = CREATED[0]
+    outcomes["<skip reasons>"] = result.skip_reasons
     sys.stdout.write("\n" + json.dumps(outcomes) + "\n")
 
 
@@ -195,6 +198,7 @@ def main():
                 unexpected.append(f"[{backend}] {module} (crashed)")
                 continue
             created = outcomes.pop("<treadle loops created>", 0)
+            skip_reasons = outcomes.pop("<skip reasons>", {})
             if created == 0:
                 print(f"[{backend}] {module}: no treadle loop was created: patch ineffective")
                 unexpected.append(f"[{backend}] {module} (not run on treadle)")
@@ -217,6 +221,8 @@ def main():
             print(f"[{backend}] {module}: {counts['pass']} passed, {counts['fail']} failed "
                   f"({known_here} known), {counts['skip']} skipped, {created} treadle loops "
                   f"[{time.monotonic() - t0:.1f}s]", flush=True)
+            for test_id, reason in sorted(skip_reasons.items()):  # CPython's own reasons
+                print(f"[{backend}]   skipped {test_id}: {reason}", flush=True)
         print(f"[{backend}] total: {totals[0]} passed, {totals[1]} failed ({totals[3]} known), "
               f"{totals[2]} skipped", flush=True)
     if fixed:
