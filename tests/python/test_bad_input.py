@@ -4,11 +4,15 @@
 """Bad input and hostile peers on treadle's transports, seen from Python."""
 
 import asyncio
+import gc
 import os
 import socket
 import struct
+import weakref
 
 import pytest
+
+import treadle
 
 from test_tcp import Recorder, echo_server, wait_for
 
@@ -352,11 +356,6 @@ def test_transport_objects_outliving_their_loop_crash_nothing(backend):
     """A transport's socket and write method, and a server's handles, may be freed after their
     loop was closed and dropped (say, in a reference cycle that the collector reaches late).
     They keep the loop object alive until then, and free it with them: no crash, no leak."""
-    import gc
-    import weakref
-
-    import treadle
-
     loop = treadle.new_event_loop(backend)
 
     class Client(asyncio.Protocol):

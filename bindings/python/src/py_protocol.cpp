@@ -305,7 +305,7 @@ ServerHandle adopt_listener(bp::object core_obj, int fd, bp::object factory, bp:
     return make_protocol(core, f.get(), l.get());
   };
   return guarded([&] {
-    return ServerHandle{PyRef::borrow(core->self_object()),
+    return ServerHandle{PyRef::borrow(core_obj.ptr()),
                         adopt_server(core->loop(), fd, std::move(make), options)};
   });
 }
