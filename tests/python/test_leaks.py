@@ -1,11 +1,13 @@
 # tests/python/test_leaks.py — 100,000 callbacks and timers, twice: neither gc-tracked objects
 # nor RSS may grow between the rounds; loops closed with servers and connections open free
-# every fd and themselves.
+# every fd and themselves, even a server the program no longer refers to.
 """Leak checks."""
 
 import asyncio
 import gc
 import os
+import subprocess
+import sys
 import warnings
 import weakref
 
@@ -87,3 +89,40 @@ def test_closing_a_loop_with_open_connections_and_servers_frees_them(backend):
             gc.collect()
     assert [r() for r in refs] == [None] * 5
     assert open_fds() == before
+
+
+_DROPPED_SERVER = """
+import asyncio, gc, sys, warnings, weakref
+import treadle
+
+loop = treadle.new_event_loop(sys.argv[1])
+
+async def main():
+    server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+    return weakref.ref(server)
+
+ref = loop.run_until_complete(main())
+gc.collect()
+kept = ref() is not None  # the cycle through C++ keeps it while the loop is open
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ResourceWarning)  # its unclosed listening socket
+    loop.close()
+    gc.collect()
+print("kept", kept, "freed", ref() is None)
+"""
+
+
+def test_a_server_nobody_refers_to_is_freed_when_its_loop_closes(backend):
+    """A server the program dropped without closing it, still listening: only the cycle
+    through its C++ protocol factory keeps it. Closing the loop releases the factory, which
+    frees the server while the C++ side is closing it; that used to free memory twice. The
+    scenario runs in a process of its own, under glibc's checking malloc (part of libc6),
+    which aborts on the double free that plain malloc may not notice."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    debug_malloc = "/lib/x86_64-linux-gnu/libc_malloc_debug.so.0"
+    if os.path.exists(debug_malloc):
+        env.update(LD_PRELOAD=debug_malloc, MALLOC_CHECK_="3")
+    done = subprocess.run([sys.executable, "-c", _DROPPED_SERVER, backend], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["kept", "True", "freed", "True"]

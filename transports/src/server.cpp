@@ -39,7 +39,11 @@ void Server::loop_closed() noexcept {
   listeners_.clear();
   // No connection can come any more. The factory may refer back to the server's owner (a
   // Python server's does): keeping it would keep that owner, and its sockets, forever.
-  factory_ = nullptr;
+  // Releasing it may destroy this server (the owner held it), so it is moved out first and
+  // released last: assigning to factory_ would destroy the factory from inside its own
+  // assignment, and a destroyed server must not be touched after.
+  std::function<std::shared_ptr<StreamProtocol>()> factory;
+  factory.swap(factory_);
 }
 
 void Server::watch(bool on) {

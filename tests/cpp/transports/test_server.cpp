@@ -205,6 +205,24 @@ BOOST_AUTO_TEST_CASE(closing_the_loop_releases_the_protocol_factory) {
   BOOST_TEST(open_fds() == before);
 }
 
+BOOST_AUTO_TEST_CASE(a_server_owned_only_by_its_factory_is_freed_when_the_loop_closes) {
+  // A Python server nobody refers to any more, kept only by the cycle through its factory:
+  // releasing the factory destroys the server while it is closing. (Assigning to the factory
+  // destroyed it from inside that assignment, twice: a double free under the sanitizers.)
+  auto loop = make_test_loop();
+  auto holder = std::make_shared<std::shared_ptr<Server>>();
+  std::weak_ptr<Server> watched;
+  {
+    auto server = tcp_server(*loop, [holder] { return std::make_shared<Echo>(); });
+    *holder = server;
+    watched = server;
+  }
+  holder.reset();
+  BOOST_TEST(!watched.expired());  // the cycle keeps it
+  loop->close();
+  BOOST_TEST(watched.expired());
+}
+
 BOOST_AUTO_TEST_CASE(start_serving_later_and_close_keeps_connections) {
   auto loop = make_test_loop();
   auto server = tcp_server(
