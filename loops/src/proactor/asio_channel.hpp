@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "proactor_loop.hpp"
+#include "readable_op.hpp"
 #include "treadle/core/byte_channel.hpp"
 
 namespace treadle::detail {
@@ -19,9 +20,11 @@ namespace treadle::detail {
  * operations outstanding when the socket closes, and by then the channel may already be
  * gone. Asio never completes inside the initiating call.
  *
- * A read starts later, by the loop, not at once (see `async_read_some`), and goes to Asio
- * only if the socket has nothing to read then (see `start_read`); `cancel()`/`close()` (and
- * so destruction) before it starts complete it with `errc::aborted`.
+ * A read whose predecessor left a TCP socket empty (`TCP_INQ`) waits for readability at
+ * once; any other read starts later, by the loop (see `async_read_some`), and waits only if
+ * the socket has nothing to read then (see `start_read`). Waits go through Asio's reactor
+ * with no system call (readable_op.hpp). `cancel()`/`close()` (and so destruction) before a
+ * read completes complete it with `errc::aborted`.
  */
 class AsioChannel final : public ByteChannel {
  public:
@@ -51,10 +54,15 @@ class AsioChannel final : public ByteChannel {
 
  private:
   bool read_now(MutableBuffer buffer, Completion& done);
-  void wait_then_read(MutableBuffer buffer, Completion done);
+  /// One receive into `buffer` (recvmsg(2) with TCP_INQ's note, else Asio's recv); false if
+  /// it would block.
+  bool receive(MutableBuffer buffer, std::size_t& n, std::error_code& ec);
+  void wait_then_read(MutableBuffer buffer, Completion done, bool dry);
 
   ProactorLoop& loop_;
-  boost::asio::generic::stream_protocol::socket socket_;
+  ReactiveSocket socket_;
+  bool inq_ = false;      // TCP_INQ is on: reads report what is left
+  bool drained_ = false;  // the last read left nothing (TCP_INQ said 0)
   // What handlers may need to know of the channel after it is gone: shared with them.
   struct Flags {
     bool write_in_flight = false;

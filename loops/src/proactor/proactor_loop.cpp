@@ -5,6 +5,7 @@
 #include "asio_channel.hpp"
 
 #include <algorithm>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <cerrno>
@@ -92,14 +93,21 @@ void ProactorLoop::poll_io(std::int64_t timeout_ns) {
   // goes on with run_one(), which blocks in epoll when no handler is ready, as Asio's own
   // run() does. poll_one() would instead end every burst with a non-blocking epoll_wait that
   // finds nothing, followed by the blocking one of the next iteration: one system call more
-  // per burst. Once something else needs the loop, poll_one() finishes what is ready. The cap
-  // keeps one phase finite (handlers may post handlers) so timers and ready callbacks are
-  // never starved.
+  // per burst. Once something else needs the loop, the phase ends behind a marker posted then
+  // (see post_end_of_phase()). The cap keeps one phase finite (handlers may post handlers) so
+  // timers and ready callbacks are never starved.
+  bool marker_posted = false;
+  ++phase_;
+  phase_ended_ = false;
   while (ran < kMaxHandlersPerPoll) {
     std::int64_t wait = ran == 0 ? timeout_ns : (deadline == 0 ? 0 : idle_wait_ns());
     if (wait != 0 && deadline > 0) {
       const std::int64_t left = deadline - Clock::now_ns();
       wait = left <= 0 ? 0 : (wait < 0 ? left : std::min(wait, left));
+    }
+    if (wait == 0 && !marker_posted) {
+      post_end_of_phase();
+      marker_posted = true;
     }
     std::size_t n = 0;
     // Wait hooks (the Python binding's GIL release) cost more than the non-blocking
@@ -114,7 +122,21 @@ void ProactorLoop::poll_io(std::int64_t timeout_ns) {
     }
     if (n == 0) break;
     ran += n;
+    if (phase_ended_) break;
   }
+}
+
+void ProactorLoop::post_end_of_phase() {
+  // Asio's scheduler keeps its reactor task in its queue of ready handlers: each time the task
+  // comes round it makes a (non-blocking, if handlers are queued) epoll_wait and queues what
+  // it found behind the handlers queued then, and itself last. Run until nothing is ready,
+  // as poll() does, a phase goes on for as long as requests trickle in, one epoll_wait per
+  // request, and the answers (flushed at the end of the phase) wait. A marker posted now runs
+  // after the handlers ready now and one turn of the task, like the reactor's one epoll_wait
+  // per phase: what that turn found runs in the next phase.
+  asio::post(io_, asio::bind_allocator(handler_allocator(), [this, phase = phase_] {
+               if (phase == phase_) phase_ended_ = true;
+             }));
 }
 
 void ProactorLoop::wakeup() noexcept {

@@ -2,6 +2,7 @@
 // Tests: tests/cpp/loops/* (proactor)
 #pragma once
 
+#include <boost/asio/detail/epoll_reactor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -44,6 +45,9 @@ class ProactorLoop final : public LoopBase {
   boost::asio::io_context& io_context() noexcept { return io_; }
   /// Memory for the channels' operations (see handler_memory.hpp).
   HandlerAllocator<void> handler_allocator() noexcept { return HandlerAllocator<void>(memory_); }
+  HandlerMemory& handler_memory() noexcept { return memory_; }
+  /// The io_context's reactor, for the channels' waits (see readable_op.hpp).
+  boost::asio::detail::epoll_reactor& asio_reactor() noexcept { return reactor_; }
   /// A read a channel asked for, started later (see asio_channel.cpp): by a handler of its
   /// own, queued behind those ready now, or at the start of the next poll phase if ready
   /// callbacks or flushes are queued.
@@ -68,6 +72,7 @@ class ProactorLoop final : public LoopBase {
   void arm_watchers();
   void run_watchers();
   std::size_t start_deferred();
+  void post_end_of_phase();
   bool start_read(DeferredRead& r);
 
   // One thread runs the context and is the only one to touch it: other threads wake the
@@ -77,12 +82,17 @@ class ProactorLoop final : public LoopBase {
   boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
       io_.get_executor()};
+  // Looked up once: use_service() takes the registry's lock and searches it.
+  boost::asio::detail::epoll_reactor& reactor_ =
+      boost::asio::use_service<boost::asio::detail::epoll_reactor>(io_);
   EpollPoller poller_;  // the watchers' set, nested in Asio's epoll through watch_fd_
   EpollWatchers watchers_{*this, poller_};
   Waker waker_;  // in poller_: wakeup() from other threads
   boost::asio::posix::stream_descriptor watch_fd_{io_};
   bool watchers_armed_ = false;  // an async_wait on watch_fd_ is outstanding
   bool watchers_again_ = false;  // the set may hold ready watchers: poll it next phase
+  std::uint64_t phase_ = 0;      // poll phases begun (see post_end_of_phase())
+  bool phase_ended_ = false;     // this phase's marker ran
   std::vector<DeferredRead> deferred_reads_, starting_;  // see defer_read(): next phase
   std::deque<DeferredRead> queued_reads_;                // one posted handler each
 

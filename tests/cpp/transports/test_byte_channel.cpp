@@ -2,9 +2,12 @@
 // channel (Loop::make_stream_channel over a socketpair).
 #include "treadle/core/byte_channel.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/test/unit_test.hpp>
 #include <string>
 
@@ -31,6 +34,28 @@ struct Pair {
     return {loop->make_stream_channel(fds[0]), loop->make_stream_channel(fds[1])};
   }
 };
+/// A connected pair of sockets, TCP over loopback or Unix; the caller owns both fds.
+std::array<int, 2> raw_pair(bool tcp) {
+  std::array<int, 2> fds{-1, -1};
+  if (!tcp) {
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds.data()) == 0);
+    return fds;
+  }
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  BOOST_REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+  BOOST_REQUIRE(::listen(listener, 1) == 0);
+  BOOST_REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  fds[1] = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  BOOST_REQUIRE(::connect(fds[1], reinterpret_cast<sockaddr*>(&addr), len) == 0);
+  fds[0] = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ::close(listener);
+  BOOST_REQUIRE(fds[0] >= 0);
+  return fds;
+}
 struct Result {
   bool done = false;
   std::error_code ec;
@@ -140,6 +165,77 @@ BOOST_AUTO_TEST_CASE(shutdown_send_gives_the_peer_eof) {
   BOOST_REQUIRE(run_until(*p.loop, [&] { return r.done; }));
   BOOST_TEST((r.ec == errc::eof));
   BOOST_TEST(r.n == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(bytes_and_an_end_of_file_that_arrive_while_a_read_waits_are_both_read) {
+  // Both arrive before the loop looks, so epoll reports them as one event. A read that
+  // returned less than its buffer has not shown the socket empty: the end of file is still
+  // there, and nothing will report it again (the proactor asks TCP_INQ).
+  for (const bool tcp : {false, true}) {
+    BOOST_TEST_CONTEXT((tcp ? "tcp" : "unix")) {
+      auto loop = make_test_loop();
+      const auto fds = raw_pair(tcp);
+      auto channel = loop->make_stream_channel(fds[0]);
+      std::array<std::byte, 16> buf{};
+      Result first, second;
+      channel->async_read_some(buf, first.handler());
+      loop->run_once(0.01);
+      BOOST_TEST(!first.done);  // nothing to read yet: it waits
+      BOOST_REQUIRE(::send(fds[1], "abc", 3, MSG_NOSIGNAL) == 3);
+      BOOST_REQUIRE(::shutdown(fds[1], SHUT_WR) == 0);
+      BOOST_REQUIRE(run_until(*loop, [&] { return first.done; }));
+      BOOST_TEST(!first.ec);
+      BOOST_TEST(as_chars(ConstBuffer(buf).first(first.n)) == "abc");
+      channel->async_read_some(buf, second.handler());
+      BOOST_REQUIRE(run_until(*loop, [&] { return second.done; }));
+      BOOST_TEST((second.ec == errc::eof));
+      channel->close();
+      ::close(fds[1]);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_read_after_one_that_emptied_the_socket_waits_for_more) {
+  // The proactor's next read then waits for Asio's reactor without trying first; bytes that
+  // come later, sooner (before the read starts) or after a cancel must all be seen.
+  for (const bool tcp : {false, true}) {
+    BOOST_TEST_CONTEXT((tcp ? "tcp" : "unix")) {
+      auto loop = make_test_loop();
+      const auto fds = raw_pair(tcp);
+      auto channel = loop->make_stream_channel(fds[0]);
+      std::array<std::byte, 16> buf{};
+      auto read = [&](const char* expected) {
+        Result r;
+        channel->async_read_some(buf, r.handler());
+        BOOST_REQUIRE(run_until(*loop, [&] { return r.done; }));
+        BOOST_TEST(!r.ec);
+        BOOST_TEST(as_chars(ConstBuffer(buf).first(r.n)) == expected);
+      };
+      BOOST_REQUIRE(::send(fds[1], "x", 1, MSG_NOSIGNAL) == 1);
+      read("x");
+      Result later;  // started with nothing there, answered afterwards
+      channel->async_read_some(buf, later.handler());
+      loop->run_once(0.01);
+      BOOST_TEST(!later.done);
+      BOOST_REQUIRE(::send(fds[1], "yz", 2, MSG_NOSIGNAL) == 2);
+      BOOST_REQUIRE(run_until(*loop, [&] { return later.done; }));
+      BOOST_TEST(as_chars(ConstBuffer(buf).first(later.n)) == "yz");
+      loop->run_once(0.01);  // the loop sees no edge meanwhile
+      BOOST_REQUIRE(::send(fds[1], "s", 1, MSG_NOSIGNAL) == 1);
+      loop->run_once(0.01);  // the loop sees the edge with no read waiting
+      read("s");
+      Result cancelled;
+      channel->async_read_some(buf, cancelled.handler());
+      loop->run_once(0.01);
+      channel->cancel();
+      BOOST_REQUIRE(run_until(*loop, [&] { return cancelled.done; }));
+      BOOST_TEST((cancelled.ec == errc::aborted));
+      BOOST_REQUIRE(::send(fds[1], "q", 1, MSG_NOSIGNAL) == 1);
+      read("q");
+      channel->close();
+      ::close(fds[1]);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(try_write_some_reports_would_block_when_full) {

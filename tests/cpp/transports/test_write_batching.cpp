@@ -2,6 +2,7 @@
 // (Loop::defer_flush), up to 64 KiB, and leave together; nothing is lost or reordered on the way.
 #include <sys/socket.h>
 
+#include <array>
 #include <boost/test/unit_test.hpp>
 #include <string>
 
@@ -248,6 +249,54 @@ BOOST_AUTO_TEST_CASE(a_flush_left_by_an_interrupt_runs_in_the_next_run) {
   BOOST_REQUIRE(l.received(5));
   BOOST_TEST(l.count->calls == 1);
   BOOST_TEST(l.reader->data == "later");
+}
+
+BOOST_AUTO_TEST_CASE(an_answer_leaves_before_bytes_that_arrive_after_it_are_read) {
+  // A poll phase looks at the kernel once, as the reactor's epoll_wait does, then sends what
+  // its callbacks wrote. Here the first connection's answer makes bytes arrive on a second
+  // connection: they are read in the next phase, after the answer has left. (The proactor
+  // used to let Asio look again and again within a phase while requests kept arriving, and
+  // held every answer until they stopped.)
+  auto loop = make_test_loop();
+  std::array<int, 2> a{}, b{};
+  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a.data()) == 0);
+  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b.data()) == 0);
+  bool answered_first = false, second_read = false;
+  class Answer : public Recorder {
+   public:
+    int poke = -1;
+    void data_received(ConstBuffer) override {
+      transport->write(as_bytes(std::string("answer")));
+      BOOST_REQUIRE(::send(poke, "later", 5, MSG_NOSIGNAL) == 5);
+    }
+  };
+  class Check : public Recorder {
+   public:
+    int answered_peer = -1;
+    bool* answered = nullptr;
+    bool* read = nullptr;
+    void data_received(ConstBuffer) override {
+      char c = 0;
+      *answered = ::recv(answered_peer, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+      *read = true;
+    }
+  };
+  auto answer = std::make_shared<Answer>();
+  answer->poke = b[1];
+  auto check = std::make_shared<Check>();
+  check->answered_peer = a[1];
+  check->answered = &answered_first;
+  check->read = &second_read;
+  StreamTransport::make(*loop, loop->make_stream_channel(a[0]), answer, {});
+  StreamTransport::make(*loop, loop->make_stream_channel(b[0]), check, {});
+  BOOST_REQUIRE(run_until(*loop, [&] { return answer->made == 1 && check->made == 1; }));
+  run_until(
+      *loop, [] { return false; }, 0.05);  // both reads have found nothing and wait
+  BOOST_REQUIRE(::send(a[1], "ask", 3, MSG_NOSIGNAL) == 3);
+  BOOST_REQUIRE(run_until(*loop, [&] { return second_read; }));
+  BOOST_TEST(answered_first);
+  loop->close();
+  for (int fd : {a[1], b[1]}) ::close(fd);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
