@@ -2,13 +2,8 @@
 // Tests: tests/cpp/transports/test_byte_channel.cpp (proactor)
 #include "asio_channel.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/buffer.hpp>
@@ -61,11 +56,6 @@ AsioChannel::AsioChannel(ProactorLoop& loop, int fd) : loop_(loop), socket_(loop
     if (!socket_.is_open()) ::close(fd);
     throw std::system_error(translate(ec), "cannot adopt socket");
   }
-  // With TCP_INQ each read says whether anything is left (bytes or an end of file), which
-  // lets the next read wait for Asio's reactor without trying first (see async_read_some).
-  const int on = 1;
-  inq_ = (family == AF_INET || family == AF_INET6) && protocol == IPPROTO_TCP &&
-         ::setsockopt(fd, SOL_TCP, TCP_INQ, &on, sizeof on) == 0;
 }
 
 AsioChannel::~AsioChannel() { close(); }
@@ -80,22 +70,13 @@ std::unique_ptr<ByteChannel> ProactorLoop::make_stream_channel(int fd) {
 }
 
 void AsioChannel::async_read_some(MutableBuffer buffer, Completion done) {
-  // A transport asks for the next read as soon as the protocol has consumed the last one:
-  // before the protocol's answer if that comes from a ready callback (asyncio streams answer
-  // from a task), and always before the peer could reply to it.
-  // If the last read left the socket empty, the read waits for Asio's reactor to see bytes
-  // arrive, which costs no system call (readable_op.hpp). Only TCP_INQ tells that: a read that
-  // returned less than its buffer may have left an end of file behind, which epoll will not
-  // report again.
-  if (drained_) {
-    drained_ = false;
-    wait_then_read(buffer, std::move(done), /*dry=*/false);
-    return;
-  }
-  // Otherwise bytes may be there already. Asio's async_read_some would attempt a recv(2) at
-  // once, which fails in a request/response exchange; the loop makes that attempt later
-  // instead (ProactorLoop::defer_read), when it finds the reply about as often as raw Asio
-  // code's does, whose next read starts from its write's completion.
+  // Asio attempts a read at once (speculatively) when it is started. A transport asks for
+  // the next read as soon as the protocol has consumed the last one: before the protocol's
+  // answer if that comes from a ready callback (asyncio streams answer from a task), and
+  // always before the peer could reply to it. Started then, the attempt fails with EAGAIN: one
+  // wasted recv(2) per message. The loop starts it later instead (ProactorLoop::defer_read),
+  // when it finds the peer's reply about as often as raw Asio code's does, whose next read
+  // starts from its write's completion.
   loop_.defer_read({this, buffer, std::move(done)});
 }
 
@@ -104,66 +85,24 @@ bool AsioChannel::start_read(MutableBuffer buffer, Completion done) {
   // post the completion behind its reactor task, which costs a non-blocking epoll_wait before
   // it runs and lets the bytes go cold meanwhile.
   if (read_now(buffer, done)) return true;
-  wait_then_read(buffer, std::move(done), /*dry=*/true);
+  wait_then_read(buffer, std::move(done));
   return false;
 }
 
 bool AsioChannel::read_now(MutableBuffer buffer, Completion& done) {
-  std::error_code ec;
-  std::size_t n = 0;
-  if (!receive(buffer, n, ec)) return false;
-  loop_.run_io_callback([&] { done(ec, n); });
+  boost::system::error_code ec;
+  const std::size_t n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+  if (ec == asio::error::would_block) return false;
+  loop_.run_io_callback([&] { done(translate(ec), n); });
   return true;
 }
 
-bool AsioChannel::receive(MutableBuffer buffer, std::size_t& n, std::error_code& ec) {
-  const int fd = native_handle();
-  if (!inq_ || buffer.size() == 0 || fd < 0) {
-    boost::system::error_code bec;
-    n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), bec);
-    if (bec == asio::error::would_block) return false;
-    ec = translate(bec);
-    return true;
-  }
-  iovec iov{buffer.data(), buffer.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t r = 0;
-  do {
-    r = ::recvmsg(fd, &msg, 0);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
-    ec = errno_code(errno);
-    return true;
-  }
-  n = static_cast<std::size_t>(r);
-  if (r == 0) {
-    ec = make_error_code(errc::eof);
-    return true;
-  }
-  // What is left: bytes not yet read, or 1 once an end of file (or a reset) arrived.
-  int left = 1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) {
-      std::memcpy(&left, CMSG_DATA(c), sizeof left);
-    }
-  }
-  drained_ = left == 0;
-  return true;
-}
-
-void AsioChannel::wait_then_read(MutableBuffer buffer, Completion done, bool dry) {
+void AsioChannel::wait_then_read(MutableBuffer buffer, Completion done) {
   // Wait for readability, then read in the handler, as the reactor does: the bytes land only
   // when their completion runs (reads_land_at_completion()), so the transport can read every
   // connection into one shared buffer instead of a buffer of 256 KiB per connection. The
   // wait goes through Asio's reactor as its own reads do, with no epoll_ctl (an async_wait
-  // would re-arm the descriptor each time). `dry`: a recv just failed with EAGAIN; otherwise
-  // an earlier read left the socket empty (see ReadableOp).
+  // would re-arm the descriptor each time). Called right after a recv failed with EAGAIN.
   //
   // The channel may be gone when the handler runs: `flags` says whether `self` is still open
   // (a wait that completed before a close still runs its handler).
@@ -174,9 +113,9 @@ void AsioChannel::wait_then_read(MutableBuffer buffer, Completion done, bool dry
       loop->run_io_callback([&] { done(e, 0); });
       return;
     }
-    if (!self->read_now(buffer, done)) self->wait_then_read(buffer, std::move(done), /*dry=*/true);
+    if (!self->read_now(buffer, done)) self->wait_then_read(buffer, std::move(done));
   };
-  ReadableOp<decltype(handler)>::start(socket_, loop_.asio_reactor(), loop_.handler_memory(), dry,
+  ReadableOp<decltype(handler)>::start(socket_, loop_.asio_reactor(), loop_.handler_memory(),
                                        std::move(handler));
 }
 

@@ -20,11 +20,10 @@ namespace treadle::detail {
  * operations outstanding when the socket closes, and by then the channel may already be
  * gone. Asio never completes inside the initiating call.
  *
- * A read whose predecessor left a TCP socket empty (`TCP_INQ`) waits for readability at
- * once; any other read starts later, by the loop (see `async_read_some`), and waits only if
- * the socket has nothing to read then (see `start_read`). Waits go through Asio's reactor
- * with no system call (readable_op.hpp). `cancel()`/`close()` (and so destruction) before a
- * read completes complete it with `errc::aborted`.
+ * A read starts later, by the loop, not at once (see `async_read_some`), and waits for
+ * readability only if the socket has nothing to read then (see `start_read`), through Asio's
+ * reactor with no system call (readable_op.hpp). `cancel()`/`close()` (and so destruction)
+ * before it completes complete it with `errc::aborted`.
  */
 class AsioChannel final : public ByteChannel {
  public:
@@ -54,15 +53,10 @@ class AsioChannel final : public ByteChannel {
 
  private:
   bool read_now(MutableBuffer buffer, Completion& done);
-  /// One receive into `buffer` (recvmsg(2) with TCP_INQ's note, else Asio's recv); false if
-  /// it would block.
-  bool receive(MutableBuffer buffer, std::size_t& n, std::error_code& ec);
-  void wait_then_read(MutableBuffer buffer, Completion done, bool dry);
+  void wait_then_read(MutableBuffer buffer, Completion done);
 
   ProactorLoop& loop_;
   ReactiveSocket socket_;
-  bool inq_ = false;      // TCP_INQ is on: reads report what is left
-  bool drained_ = false;  // the last read left nothing (TCP_INQ said 0)
   // What handlers may need to know of the channel after it is gone: shared with them.
   struct Flags {
     bool write_in_flight = false;

@@ -89,54 +89,51 @@ void ProactorLoop::poll_io(std::int64_t timeout_ns) {
   // timeout zero).
   if (watchers_again_) run_watchers();
   const std::int64_t deadline = timeout_ns > 0 ? Clock::now_ns() + timeout_ns : timeout_ns;
-  // One handler at a time. While the handlers leave the loop nothing else to do, the phase
-  // goes on with run_one(), which blocks in epoll when no handler is ready, as Asio's own
-  // run() does. poll_one() would instead end every burst with a non-blocking epoll_wait that
-  // finds nothing, followed by the blocking one of the next iteration: one system call more
-  // per burst. Once something else needs the loop, the phase ends behind a marker posted then
-  // (see post_end_of_phase()). The cap keeps one phase finite (handlers may post handlers) so
-  // timers and ready callbacks are never starved.
-  bool marker_posted = false;
-  ++phase_;
-  phase_ended_ = false;
+  // While the handlers leave the loop nothing else to do, the phase goes on one handler at a
+  // time with run_one(), which blocks in epoll when no handler is ready, as Asio's own run()
+  // does. poll_one() would instead end every burst with a non-blocking epoll_wait that finds
+  // nothing, followed by the blocking one of the next iteration: one system call more per
+  // burst. Wait hooks (the Python binding's GIL release) cost more than the non-blocking
+  // epoll_wait that poll_one() makes once no handler is ready: with hooks, run what is ready
+  // first and bracket only a wait that may block. The cap keeps one phase finite (handlers
+  // may post handlers) so timers and ready callbacks are never starved.
   while (ran < kMaxHandlersPerPoll) {
     std::int64_t wait = ran == 0 ? timeout_ns : (deadline == 0 ? 0 : idle_wait_ns());
     if (wait != 0 && deadline > 0) {
       const std::int64_t left = deadline - Clock::now_ns();
       wait = left <= 0 ? 0 : (wait < 0 ? left : std::min(wait, left));
     }
-    if (wait == 0 && !marker_posted) {
-      post_end_of_phase();
-      marker_posted = true;
+    if (wait == 0) {
+      finish_phase();  // something else needs the loop
+      return;
     }
-    std::size_t n = 0;
-    // Wait hooks (the Python binding's GIL release) cost more than the non-blocking
-    // epoll_wait that poll_one() makes once no handler is ready: with hooks, run what is
-    // ready first and bracket only a wait that may block.
-    if (wait == 0 || wait_hooks() != nullptr) n = io_.poll_one();
-    if (n == 0 && wait != 0) {
+    std::size_t n = wait_hooks() != nullptr ? io_.poll_one() : 0;
+    if (n == 0) {
       // The work guard keeps run_one*() waiting even when no operation is outstanding.
       begin_wait(wait);
       n = wait < 0 ? io_.run_one() : io_.run_one_for(std::chrono::nanoseconds(wait));
       end_wait();
     }
-    if (n == 0) break;
+    if (n == 0) return;  // the wait timed out
     ran += n;
-    if (phase_ended_) break;
   }
 }
 
-void ProactorLoop::post_end_of_phase() {
+void ProactorLoop::finish_phase() {
   // Asio's scheduler keeps its reactor task in its queue of ready handlers: each time the task
   // comes round it makes a (non-blocking, if handlers are queued) epoll_wait and queues what
   // it found behind the handlers queued then, and itself last. Run until nothing is ready,
-  // as poll() does, a phase goes on for as long as requests trickle in, one epoll_wait per
-  // request, and the answers (flushed at the end of the phase) wait. A marker posted now runs
-  // after the handlers ready now and one turn of the task, like the reactor's one epoll_wait
-  // per phase: what that turn found runs in the next phase.
-  asio::post(io_, asio::bind_allocator(handler_allocator(), [this, phase = phase_] {
-               if (phase == phase_) phase_ended_ = true;
+  // a phase went on for as long as requests trickled in, one epoll_wait per request, while
+  // the answers (flushed at the end of the phase) waited. A marker posted now runs after the
+  // handlers ready now and one turn of the task, like the reactor's one epoll_wait per phase:
+  // what that turn found runs in the next phase. It stops poll(), which runs the handlers
+  // with one setup of Asio's per-thread state instead of one per poll_one(). The stop costs no
+  // system call: the task's last turn did not block (the marker was queued).
+  asio::post(io_, asio::bind_allocator(handler_allocator(), [this, phase = ++phase_] {
+               if (phase == phase_) io_.stop();
              }));
+  io_.poll();
+  io_.restart();
 }
 
 void ProactorLoop::wakeup() noexcept {

@@ -72,7 +72,7 @@ class ProactorLoop final : public LoopBase {
   void arm_watchers();
   void run_watchers();
   std::size_t start_deferred();
-  void post_end_of_phase();
+  void finish_phase();
   bool start_read(DeferredRead& r);
 
   // One thread runs the context and is the only one to touch it: other threads wake the
@@ -91,8 +91,7 @@ class ProactorLoop final : public LoopBase {
   boost::asio::posix::stream_descriptor watch_fd_{io_};
   bool watchers_armed_ = false;  // an async_wait on watch_fd_ is outstanding
   bool watchers_again_ = false;  // the set may hold ready watchers: poll it next phase
-  std::uint64_t phase_ = 0;      // poll phases begun (see post_end_of_phase())
-  bool phase_ended_ = false;     // this phase's marker ran
+  std::uint64_t phase_ = 0;      // poll phases finished (see finish_phase())
   std::vector<DeferredRead> deferred_reads_, starting_;  // see defer_read(): next phase
   std::deque<DeferredRead> queued_reads_;                // one posted handler each
 

@@ -41,18 +41,12 @@ class ReactiveSocket : public boost::asio::generic::stream_protocol::socket {
  * `null_buffers`) re-arm the descriptor with an `epoll_ctl` every time instead. This
  * operation is started the way Asio starts a read, so queueing it costs no system call.
  *
- * Two ways to start it:
- * - `dry`: right after a `recv` on the socket failed with `EAGAIN`, with no event processed
- *   in between. It then waits for the next edge even if Asio saw one earlier (that edge's
- *   bytes are gone).
- * - not `dry`: some time after a read left the socket empty (nothing to read, no end of file:
- *   see `AsioChannel`'s use of `TCP_INQ`). If Asio has seen an edge since, it completes at
- *   once (posted, never inside `start`); otherwise it waits for the next edge. A read that
- *   merely returned less than its buffer is not enough: an end of file that arrived with the
- *   bytes is still there, and its edge was already reported.
- * An edge is reported only if the socket is readable (bytes, end of file or an error) when
- * Asio's `epoll_wait` runs. The operation reports itself exhausted, so the next wait blocks
- * until a new edge.
+ * Start it only right after a `recv` on the socket failed with `EAGAIN`, with no event
+ * processed in between: it then waits for the next edge even if Asio saw one earlier (that
+ * edge's bytes are gone). An edge after the `recv` is reported by epoll, and only if the
+ * socket is readable (bytes, end of file or an error) when Asio's `epoll_wait` runs. The
+ * operation reports itself exhausted, which spares the next one a call to `perform` as it
+ * starts until the next edge.
  *
  * Cancelling or closing the socket completes it with `operation_aborted`; an io_context
  * destroyed with it queued destroys it without calling the handler.
@@ -64,15 +58,15 @@ template <class Handler>
 class ReadableOp final : public boost::asio::detail::reactor_op {
  public:
   static void start(ReactiveSocket& socket, boost::asio::detail::epoll_reactor& reactor,
-                    HandlerMemory& memory, bool dry, Handler handler) {
+                    HandlerMemory& memory, Handler handler) {
     void* block = memory.allocate(sizeof(ReadableOp));
     auto* op = new (block) ReadableOp(memory, std::move(handler));
-    op->starting_dry_ = dry;
+    op->starting_ = true;
     reactor.start_op(boost::asio::detail::epoll_reactor::read_op, socket.native_handle(),
                      socket.reactor_data(), op, /*is_continuation=*/false,
                      /*allow_speculative=*/true);
     // Asio never completes an operation inside start_op: op is queued or posted, alive.
-    op->starting_dry_ = false;
+    op->starting_ = false;
   }
 
  private:
@@ -82,9 +76,9 @@ class ReadableOp final : public boost::asio::detail::reactor_op {
         handler_(std::move(handler)) {}
 
   // Asio performs an operation as it starts it if it has seen an edge since one last reported
-  // the socket exhausted (a dry start knows better); later, only for an edge.
+  // the socket exhausted (the recv that just failed knows better); later, only for an edge.
   static status do_perform(reactor_op* base) {
-    return static_cast<ReadableOp*>(base)->starting_dry_ ? not_done : done_and_exhausted;
+    return static_cast<ReadableOp*>(base)->starting_ ? not_done : done_and_exhausted;
   }
 
   static void do_complete(void* owner, boost::asio::detail::operation* base,
@@ -102,7 +96,7 @@ class ReadableOp final : public boost::asio::detail::reactor_op {
 
   HandlerMemory& memory_;
   Handler handler_;
-  bool starting_dry_ = false;
+  bool starting_ = false;
 };
 
 }  // namespace treadle::detail

@@ -170,7 +170,8 @@ BOOST_AUTO_TEST_CASE(shutdown_send_gives_the_peer_eof) {
 BOOST_AUTO_TEST_CASE(bytes_and_an_end_of_file_that_arrive_while_a_read_waits_are_both_read) {
   // Both arrive before the loop looks, so epoll reports them as one event. A read that
   // returned less than its buffer has not shown the socket empty: the end of file is still
-  // there, and nothing will report it again (the proactor asks TCP_INQ).
+  // there, and nothing will report it again (a backend whose next read waited for readability
+  // without trying first would hang here).
   for (const bool tcp : {false, true}) {
     BOOST_TEST_CONTEXT((tcp ? "tcp" : "unix")) {
       auto loop = make_test_loop();
@@ -196,8 +197,9 @@ BOOST_AUTO_TEST_CASE(bytes_and_an_end_of_file_that_arrive_while_a_read_waits_are
 }
 
 BOOST_AUTO_TEST_CASE(a_read_after_one_that_emptied_the_socket_waits_for_more) {
-  // The proactor's next read then waits for Asio's reactor without trying first; bytes that
-  // come later, sooner (before the read starts) or after a cancel must all be seen.
+  // Bytes that come after the read started, before it started (with or without the loop
+  // having seen their edge meanwhile) or after a cancel must all be seen: the proactor's waits
+  // rely on Asio's memory of edges (readable_op.hpp).
   for (const bool tcp : {false, true}) {
     BOOST_TEST_CONTEXT((tcp ? "tcp" : "unix")) {
       auto loop = make_test_loop();
