@@ -1,5 +1,5 @@
 // loops/src/proactor/readable_op.hpp — waiting for readability on Asio's reactor without a re-arm.
-// Tests: tests/cpp/transports/test_byte_channel.cpp, test_echo.cpp (proactor)
+// Tests: tests/cpp/transports/test_byte_channel.cpp, test_write_batching.cpp (proactor)
 #pragma once
 
 #include <boost/asio/detail/epoll_reactor.hpp>
