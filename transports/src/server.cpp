@@ -42,7 +42,7 @@ void Server::loop_closed() noexcept {
   // Releasing it may destroy this server (the owner held it), so it is moved out first and
   // released last: assigning to factory_ would destroy the factory from inside its own
   // assignment, and a destroyed server must not be touched after.
-  std::function<std::shared_ptr<StreamProtocol>()> factory;
+  decltype(factory_) factory;
   factory.swap(factory_);
 }
 

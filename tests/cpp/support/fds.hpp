@@ -1,13 +1,17 @@
-// tests/cpp/support/fds.hpp — pipes and socketpairs for watcher tests, closed on scope exit.
+// tests/cpp/support/fds.hpp — pipes, socketpairs and loopback TCP connections for tests, closed
+// on scope exit.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
 #include <boost/test/unit_test.hpp>
 #include <string>
+#include <utility>
 
 namespace treadle::test {
 
@@ -24,6 +28,25 @@ struct FdPair {
     BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
     return {fds[0], fds[1]};
   }
+  /// A TCP connection over loopback: `a` the accepted end, `b` the connecting one (blocking).
+  static FdPair tcp() {
+    FdPair listener{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), -1};
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    auto* sa = reinterpret_cast<sockaddr*>(&addr);
+    BOOST_REQUIRE(::bind(listener.a, sa, len) == 0);
+    BOOST_REQUIRE(::listen(listener.a, 1) == 0);
+    BOOST_REQUIRE(::getsockname(listener.a, sa, &len) == 0);
+    FdPair out{-1, ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    BOOST_REQUIRE(::connect(out.b, sa, len) == 0);
+    out.a = ::accept4(listener.a, nullptr, nullptr, SOCK_CLOEXEC);
+    BOOST_REQUIRE(out.a >= 0);
+    return out;
+  }
+  /// Gives up `a` to a new owner (a channel, say).
+  int take_a() { return std::exchange(a, -1); }
   ~FdPair() {
     if (a >= 0) ::close(a);
     if (b >= 0) ::close(b);

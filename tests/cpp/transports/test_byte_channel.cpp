@@ -2,8 +2,6 @@
 // channel (Loop::make_stream_channel over a socketpair).
 #include "treadle/core/byte_channel.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +10,7 @@
 #include <string>
 
 #include "support/backends.hpp"
+#include "support/fds.hpp"
 #include "treadle/core/error.hpp"
 
 using namespace treadle;
@@ -34,28 +33,17 @@ struct Pair {
     return {loop->make_stream_channel(fds[0]), loop->make_stream_channel(fds[1])};
   }
 };
-/// A connected pair of sockets, TCP over loopback or Unix; the caller owns both fds.
-std::array<int, 2> raw_pair(bool tcp) {
-  std::array<int, 2> fds{-1, -1};
-  if (!tcp) {
-    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds.data()) == 0);
-    return fds;
+/// A channel on one end of a fresh connection (TCP over loopback or Unix), a bare socket on
+/// the other (`peer()`).
+struct RawPeer {
+  std::unique_ptr<Loop> loop = make_test_loop();
+  FdPair fds;
+  std::unique_ptr<ByteChannel> channel;
+  explicit RawPeer(bool tcp) : fds(tcp ? FdPair::tcp() : FdPair::sockets()) {
+    channel = loop->make_stream_channel(fds.take_a());
   }
-  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  BOOST_REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), len) == 0);
-  BOOST_REQUIRE(::listen(listener, 1) == 0);
-  BOOST_REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  fds[1] = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  BOOST_REQUIRE(::connect(fds[1], reinterpret_cast<sockaddr*>(&addr), len) == 0);
-  fds[0] = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-  ::close(listener);
-  BOOST_REQUIRE(fds[0] >= 0);
-  return fds;
-}
+  int peer() const { return fds.b; }
+};
 struct Result {
   bool done = false;
   std::error_code ec;
@@ -174,24 +162,20 @@ BOOST_AUTO_TEST_CASE(bytes_and_an_end_of_file_that_arrive_while_a_read_waits_are
   // without trying first would hang here).
   for (const bool tcp : {false, true}) {
     BOOST_TEST_CONTEXT((tcp ? "tcp" : "unix")) {
-      auto loop = make_test_loop();
-      const auto fds = raw_pair(tcp);
-      auto channel = loop->make_stream_channel(fds[0]);
+      RawPeer p(tcp);
       std::array<std::byte, 16> buf{};
       Result first, second;
-      channel->async_read_some(buf, first.handler());
-      loop->run_once(0.01);
+      p.channel->async_read_some(buf, first.handler());
+      p.loop->run_once(0.01);
       BOOST_TEST(!first.done);  // nothing to read yet: it waits
-      BOOST_REQUIRE(::send(fds[1], "abc", 3, MSG_NOSIGNAL) == 3);
-      BOOST_REQUIRE(::shutdown(fds[1], SHUT_WR) == 0);
-      BOOST_REQUIRE(run_until(*loop, [&] { return first.done; }));
+      put(p.peer(), "abc");
+      BOOST_REQUIRE(::shutdown(p.peer(), SHUT_WR) == 0);
+      BOOST_REQUIRE(run_until(*p.loop, [&] { return first.done; }));
       BOOST_TEST(!first.ec);
       BOOST_TEST(as_chars(ConstBuffer(buf).first(first.n)) == "abc");
-      channel->async_read_some(buf, second.handler());
-      BOOST_REQUIRE(run_until(*loop, [&] { return second.done; }));
+      p.channel->async_read_some(buf, second.handler());
+      BOOST_REQUIRE(run_until(*p.loop, [&] { return second.done; }));
       BOOST_TEST((second.ec == errc::eof));
-      channel->close();
-      ::close(fds[1]);
     }
   }
 }
@@ -202,40 +186,36 @@ BOOST_AUTO_TEST_CASE(a_read_after_one_that_emptied_the_socket_waits_for_more) {
   // rely on Asio's memory of edges (readable_op.hpp).
   for (const bool tcp : {false, true}) {
     BOOST_TEST_CONTEXT((tcp ? "tcp" : "unix")) {
-      auto loop = make_test_loop();
-      const auto fds = raw_pair(tcp);
-      auto channel = loop->make_stream_channel(fds[0]);
+      RawPeer p(tcp);
       std::array<std::byte, 16> buf{};
       auto read = [&](const char* expected) {
         Result r;
-        channel->async_read_some(buf, r.handler());
-        BOOST_REQUIRE(run_until(*loop, [&] { return r.done; }));
+        p.channel->async_read_some(buf, r.handler());
+        BOOST_REQUIRE(run_until(*p.loop, [&] { return r.done; }));
         BOOST_TEST(!r.ec);
         BOOST_TEST(as_chars(ConstBuffer(buf).first(r.n)) == expected);
       };
-      BOOST_REQUIRE(::send(fds[1], "x", 1, MSG_NOSIGNAL) == 1);
+      put(p.peer(), "x");
       read("x");
       Result later;  // started with nothing there, answered afterwards
-      channel->async_read_some(buf, later.handler());
-      loop->run_once(0.01);
+      p.channel->async_read_some(buf, later.handler());
+      p.loop->run_once(0.01);
       BOOST_TEST(!later.done);
-      BOOST_REQUIRE(::send(fds[1], "yz", 2, MSG_NOSIGNAL) == 2);
-      BOOST_REQUIRE(run_until(*loop, [&] { return later.done; }));
+      put(p.peer(), "yz");
+      BOOST_REQUIRE(run_until(*p.loop, [&] { return later.done; }));
       BOOST_TEST(as_chars(ConstBuffer(buf).first(later.n)) == "yz");
-      loop->run_once(0.01);  // the loop sees no edge meanwhile
-      BOOST_REQUIRE(::send(fds[1], "s", 1, MSG_NOSIGNAL) == 1);
-      loop->run_once(0.01);  // the loop sees the edge with no read waiting
+      p.loop->run_once(0.01);  // the loop sees no edge meanwhile
+      put(p.peer(), "s");
+      p.loop->run_once(0.01);  // the loop sees the edge with no read waiting
       read("s");
       Result cancelled;
-      channel->async_read_some(buf, cancelled.handler());
-      loop->run_once(0.01);
-      channel->cancel();
-      BOOST_REQUIRE(run_until(*loop, [&] { return cancelled.done; }));
+      p.channel->async_read_some(buf, cancelled.handler());
+      p.loop->run_once(0.01);
+      p.channel->cancel();
+      BOOST_REQUIRE(run_until(*p.loop, [&] { return cancelled.done; }));
       BOOST_TEST((cancelled.ec == errc::aborted));
-      BOOST_REQUIRE(::send(fds[1], "q", 1, MSG_NOSIGNAL) == 1);
+      put(p.peer(), "q");
       read("q");
-      channel->close();
-      ::close(fds[1]);
     }
   }
 }

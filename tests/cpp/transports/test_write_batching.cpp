@@ -2,10 +2,10 @@
 // (Loop::defer_flush), up to 64 KiB, and leave together; nothing is lost or reordered on the way.
 #include <sys/socket.h>
 
-#include <array>
 #include <boost/test/unit_test.hpp>
 #include <string>
 
+#include "support/fds.hpp"
 #include "support/stream_fixtures.hpp"
 
 using namespace treadle;
@@ -258,16 +258,14 @@ BOOST_AUTO_TEST_CASE(an_answer_leaves_before_bytes_that_arrive_after_it_are_read
   // used to let Asio look again and again within a phase while requests kept arriving, and
   // held every answer until they stopped.)
   auto loop = make_test_loop();
-  std::array<int, 2> a{}, b{};
-  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a.data()) == 0);
-  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b.data()) == 0);
+  FdPair a = FdPair::sockets(), b = FdPair::sockets();
   bool answered_first = false, second_read = false;
   class Answer : public Recorder {
    public:
     int poke = -1;
     void data_received(ConstBuffer) override {
       transport->write(as_bytes(std::string("answer")));
-      BOOST_REQUIRE(::send(poke, "later", 5, MSG_NOSIGNAL) == 5);
+      put(poke, "later");
     }
   };
   class Check : public Recorder {
@@ -282,21 +280,20 @@ BOOST_AUTO_TEST_CASE(an_answer_leaves_before_bytes_that_arrive_after_it_are_read
     }
   };
   auto answer = std::make_shared<Answer>();
-  answer->poke = b[1];
+  answer->poke = b.b;
   auto check = std::make_shared<Check>();
-  check->answered_peer = a[1];
+  check->answered_peer = a.b;
   check->answered = &answered_first;
   check->read = &second_read;
-  StreamTransport::make(*loop, loop->make_stream_channel(a[0]), answer, {});
-  StreamTransport::make(*loop, loop->make_stream_channel(b[0]), check, {});
+  StreamTransport::make(*loop, loop->make_stream_channel(a.take_a()), answer, {});
+  StreamTransport::make(*loop, loop->make_stream_channel(b.take_a()), check, {});
   BOOST_REQUIRE(run_until(*loop, [&] { return answer->made == 1 && check->made == 1; }));
   run_until(
       *loop, [] { return false; }, 0.05);  // both reads have found nothing and wait
-  BOOST_REQUIRE(::send(a[1], "ask", 3, MSG_NOSIGNAL) == 3);
+  put(a.b, "ask");
   BOOST_REQUIRE(run_until(*loop, [&] { return second_read; }));
   BOOST_TEST(answered_first);
   loop->close();
-  for (int fd : {a[1], b[1]}) ::close(fd);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
