@@ -126,13 +126,20 @@ void ProactorLoop::finish_phase() {
   // a phase went on for as long as requests trickled in, one epoll_wait per request, while
   // the answers (flushed at the end of the phase) waited. A marker posted now runs after the
   // handlers ready now and one turn of the task, like the reactor's one epoll_wait per phase:
-  // what that turn found runs in the next phase. It stops poll(), which runs the handlers
-  // with one setup of Asio's per-thread state instead of one per poll_one(). The stop costs no
-  // system call: the task's last turn did not block (the marker was queued).
+  // what that turn found runs in the next phase. The stop costs no system call: the task's
+  // last turn did not block (the marker was queued).
   asio::post(io_, asio::bind_allocator(handler_allocator(), [this, phase = ++phase_] {
                if (phase == phase_) io_.stop();
              }));
-  io_.poll();
+  // The task's turn comes right after the last handler of the batch it found before, and
+  // Asio gives no notice of it. Held to the end of the phase, the answers of that batch would
+  // leave after the turn, which then found only requests that arrived while they were being
+  // made, rarely those of peers waiting for their answers: 0.36 epoll_wait per 1 KiB Python
+  // echo request against the reactor's 0.20, and 5 % more CPU. So a handler's writes go out
+  // before the next handler runs, as a Boost.Asio program's handlers write.
+  do {
+    if (has_flushes()) run_io_callback([this] { run_flushes(); });
+  } while (io_.poll_one() != 0);
   io_.restart();
 }
 

@@ -296,4 +296,43 @@ BOOST_AUTO_TEST_CASE(an_answer_leaves_before_bytes_that_arrive_after_it_are_read
   loop->close();
 }
 
+BOOST_AUTO_TEST_CASE(
+    answers_to_one_batch_leave_together_on_the_reactor_one_by_one_on_the_proactor) {
+  // Two requests that one look at the kernel finds. The reactor sends both answers after both
+  // callbacks; the proactor sends each as its handler returns, since Asio looks at the kernel
+  // again right after the last handler of the batch (doc/design/loop.rst, "Flushes").
+  auto loop = make_test_loop();
+  FdPair a = FdPair::sockets(), b = FdPair::sockets();
+  class Answer : public Recorder {
+   public:
+    int other_peer = -1;
+    int* saw_other_answer = nullptr;
+    void data_received(ConstBuffer) override {
+      char c = 0;
+      if (::recv(other_peer, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) ++*saw_other_answer;
+      transport->write(as_bytes(std::string("answer")));
+    }
+  };
+  int saw = 0;
+  auto first = std::make_shared<Answer>(), second = std::make_shared<Answer>();
+  first->other_peer = b.b;
+  second->other_peer = a.b;
+  first->saw_other_answer = second->saw_other_answer = &saw;
+  StreamTransport::make(*loop, loop->make_stream_channel(a.take_a()), first, {});
+  StreamTransport::make(*loop, loop->make_stream_channel(b.take_a()), second, {});
+  BOOST_REQUIRE(run_until(*loop, [&] { return first->made == 1 && second->made == 1; }));
+  run_until(
+      *loop, [] { return false; }, 0.05);  // both reads have found nothing and wait
+  put(a.b, "ask");
+  put(b.b, "ask");
+  std::string got_a, got_b;
+  BOOST_REQUIRE(run_until(*loop, [&] {
+    got_a += drain(a.b);
+    got_b += drain(b.b);
+    return got_a == "answer" && got_b == "answer";
+  }));
+  BOOST_TEST(saw == (loop->backend() == "proactor" ? 1 : 0));
+  loop->close();
+}
+
 BOOST_AUTO_TEST_SUITE_END()

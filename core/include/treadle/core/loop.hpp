@@ -123,6 +123,8 @@ class WaitHooks {
  *
  * Flushes deferred during the poll phase run at its end, and those deferred during the ready
  * phase at the end of that (see `defer_flush`): before the loop waits for I/O again either way.
+ * (A backend whose poll phase may look at the kernel between I/O callbacks, as the proactor's
+ * does, runs the poll phase's flushes after each I/O callback instead.)
  *
  * `run_forever()` repeats iterations until `stop()` was called; the iteration in which it is
  * called completes first, so `stop()` is "run what is ready now, then return".
@@ -313,7 +315,9 @@ class Loop {
   /// @brief Calls `f.flush()` once, at the end of the current phase: the poll phase if this is
   /// called from an I/O callback, the ready phase if from a ready callback or a timer (from
   /// outside `run_*`: at the end of the next poll phase). Either way that is before the loop
-  /// next waits for I/O, and a pending flush makes the next poll not wait.
+  /// next waits for I/O, and a pending flush makes the next poll not wait. On the proactor,
+  /// whose poll phase may look at the kernel between I/O callbacks, a flush deferred by one
+  /// runs as soon as it returns (see doc/design/loop.rst).
   ///
   /// Transports use it to send what one phase's callbacks wrote in one system call per
   /// connection, and every connection's together: after the callbacks that produce replies
