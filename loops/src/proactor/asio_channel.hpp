@@ -53,7 +53,7 @@ class AsioChannel final : public ByteChannel {
 
  private:
   bool read_now(MutableBuffer buffer, Completion& done);
-  void wait_then_read(MutableBuffer buffer, Completion done);
+  void wait_then_read(MutableBuffer buffer, Completion done, ReadableStart how);
 
   ProactorLoop& loop_;
   ReactiveSocket socket_;
@@ -63,6 +63,9 @@ class AsioChannel final : public ByteChannel {
     bool open = true;  // false once close() ran
   };
   std::shared_ptr<Flags> flags_ = std::make_shared<Flags>();
+  bool reports_shutdown_ = false;  // Asio's epoll registration includes EPOLLRDHUP
+  bool peer_shut_down_ = false;    // epoll reported EPOLLRDHUP, EPOLLHUP or EPOLLERR
+  bool drained_ = false;           // the last read left the socket empty
 };
 
 }  // namespace treadle::detail

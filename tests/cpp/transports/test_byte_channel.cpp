@@ -220,6 +220,65 @@ BOOST_AUTO_TEST_CASE(a_read_after_one_that_emptied_the_socket_waits_for_more) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(an_end_of_file_behind_bytes_is_read_however_the_read_learns_of_them) {
+  // A read that leaves the socket empty makes the next one wait for an edge without trying
+  // (the reactor's channel and the proactor's): an end of file that came with the bytes must
+  // still be read, whether the loop saw their edge while a read waited, with no read waiting,
+  // or while a write waited too (the proactor's epoll registration changes then).
+  enum class Edge { while_the_read_waits, with_no_read_waiting, while_a_write_waits };
+  for (const bool tcp : {false, true}) {
+    for (const Edge edge :
+         {Edge::while_the_read_waits, Edge::with_no_read_waiting, Edge::while_a_write_waits}) {
+      static constexpr const char* kEdge[] = {"while the read waits", "with no read waiting",
+                                              "while a write waits"};
+      BOOST_TEST_CONTEXT((tcp ? "tcp, " : "unix, ") << kEdge[static_cast<int>(edge)]) {
+        RawPeer p(tcp);
+        std::array<std::byte, 16> buf{};
+        auto read = [&](Result& r) {
+          p.channel->async_read_some(buf, r.handler());
+          BOOST_REQUIRE(run_until(*p.loop, [&] { return r.done; }));
+        };
+        Result write;
+        if (edge == Edge::while_a_write_waits) {
+          const std::string chunk(1 << 16, 'w');
+          ConstBuffer out = as_bytes(chunk);
+          std::error_code ec;
+          for (int i = 0; i < 10'000 && !ec; ++i) p.channel->try_write_some({&out, 1}, ec);
+          BOOST_REQUIRE((ec == std::errc::resource_unavailable_try_again));
+          p.channel->async_write_some({&out, 1}, write.handler());
+          p.loop->run_once(0.01);
+          BOOST_REQUIRE(!write.done);
+        }
+        put(p.peer(), "x");
+        Result short_read;  // leaves the socket empty
+        read(short_read);
+        BOOST_TEST(as_chars(ConstBuffer(buf).first(short_read.n)) == "x");
+        Result bytes, end;
+        if (edge == Edge::with_no_read_waiting) {
+          put(p.peer(), "abc");
+          BOOST_REQUIRE(::shutdown(p.peer(), SHUT_WR) == 0);
+          p.loop->run_once(0.01);
+          read(bytes);
+        } else {
+          p.channel->async_read_some(buf, bytes.handler());
+          p.loop->run_once(0.01);
+          BOOST_TEST(!bytes.done);
+          put(p.peer(), "abc");
+          BOOST_REQUIRE(::shutdown(p.peer(), SHUT_WR) == 0);
+          BOOST_REQUIRE(run_until(*p.loop, [&] { return bytes.done; }));
+        }
+        BOOST_TEST(!bytes.ec);
+        BOOST_TEST(as_chars(ConstBuffer(buf).first(bytes.n)) == "abc");
+        read(end);
+        BOOST_TEST((end.ec == errc::eof));
+        p.channel->close();
+        BOOST_REQUIRE(
+            run_until(*p.loop, [&] { return write.done || edge != Edge::while_a_write_waits; }));
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(try_write_some_reports_would_block_when_full) {
   Pair p;
   std::string chunk(1 << 16, 'f');
