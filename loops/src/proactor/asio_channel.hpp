@@ -21,8 +21,8 @@ namespace treadle::detail {
  * gone. Asio never completes inside the initiating call.
  *
  * A read starts later, by the loop, not at once (see `async_read_some`), and waits for
- * readability only if the socket has nothing to read then (see `start_read`), through Asio's
- * reactor with no system call (readable_op.hpp). `cancel()`/`close()` (and so destruction)
+ * readability, through Asio's reactor with no system call (readable_op.hpp), if the last read
+ * left the socket empty or it has nothing to read then (see `start_read`). `cancel()`/`close()` (and so destruction)
  * before it completes complete it with `errc::aborted`.
  */
 class AsioChannel final : public ByteChannel {
@@ -45,7 +45,7 @@ class AsioChannel final : public ByteChannel {
 
   /// Starts a read deferred by `async_read_some` (called by the loop): completes it at once
   /// if the socket has bytes or an error (returns true), else waits for readability through
-  /// Asio and reads then.
+  /// Asio and reads then. After a read that left the socket empty it waits without trying.
   bool start_read(MutableBuffer buffer, Completion done);
 
   /// Bytes land in a read's buffer only as its completion runs (see `wait_then_read`).
