@@ -55,11 +55,13 @@ class LoopBase : public Loop {
 
   /// Runs an I/O callback: exceptions go to the exception handler; an `Interrupt` is held
   /// until the poll phase ends (so the rest of the batch is still dispatched), then rethrown.
+  /// While `flush_each_io_callback_` is set, the flushes it deferred run right after it.
   template <class F>
   void run_io_callback(F&& f) noexcept {
     end_wait();
     try {
       f();
+      if (flush_each_io_callback_ && has_flushes()) run_flushes();
     } catch (const Interrupt&) {
       if (!interrupt_) interrupt_ = std::current_exception();
     } catch (...) {
@@ -120,6 +122,10 @@ class LoopBase : public Loop {
   /// Closes the backend if a derived destructor did not (backends call `close()` in their own
   /// destructor, while their members still exist).
   void close_from_destructor() noexcept;
+
+  /// Set by a backend while its poll phase may look at the kernel between I/O callbacks (the
+  /// proactor's): each callback's flushes then run as it returns (see `Loop::defer_flush`).
+  bool flush_each_io_callback_ = false;
 
  private:
   class RunScope;

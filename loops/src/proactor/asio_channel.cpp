@@ -85,19 +85,28 @@ void AsioChannel::async_read_some(MutableBuffer buffer, Completion done) {
 }
 
 bool AsioChannel::start_read(MutableBuffer buffer, Completion done) {
-  // A read that left the socket empty (and saw no end of file) makes the next one wait for
-  // Asio's next edge, as the reactor's does: an attempt would fail with EAGAIN about as often
-  // as the peer has not answered yet (0.6 to 0.9 recv per 1 KiB Python echo request).
+  // A read that left the socket empty (and saw no end of file) makes the next one try only if
+  // Asio has seen an edge since, and else wait for the next without a system call, as the
+  // reactor's does: an attempt would fail with EAGAIN about as often as the peer has not
+  // answered yet (0.6 to 0.9 recv per 1 KiB Python echo request on the host of 2026-12-01).
   if (drained_) {
-    wait_then_read(buffer, std::move(done), ReadableStart::after_short_read);
-    return false;
+    if (!take_read_edge(socket_.reactor_data())) {
+      wait_then_read(buffer, std::move(done));
+      return false;
+    }
+    note_events(reported_events(socket_.reactor_data()));
   }
   // The attempt Asio's async_read_some would make, made here: if it succeeds, Asio would
   // post the completion behind its reactor task, which costs a non-blocking epoll_wait before
   // it runs and lets the bytes go cold meanwhile.
   if (read_now(buffer, done)) return true;
-  wait_then_read(buffer, std::move(done), ReadableStart::after_empty_read);
+  wait_then_read(buffer, std::move(done));
   return false;
+}
+
+void AsioChannel::note_events(std::uint32_t events) noexcept {
+  // For good: a socket whose peer has shut down stays readable (recv reports it).
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) peer_shut_down_ = true;
 }
 
 bool AsioChannel::read_now(MutableBuffer buffer, Completion& done) {
@@ -112,12 +121,13 @@ bool AsioChannel::read_now(MutableBuffer buffer, Completion& done) {
   return true;
 }
 
-void AsioChannel::wait_then_read(MutableBuffer buffer, Completion done, ReadableStart how) {
+void AsioChannel::wait_then_read(MutableBuffer buffer, Completion done) {
   // Wait for readability, then read in the handler, as the reactor does: the bytes land only
   // when their completion runs (reads_land_at_completion()), so the transport can read every
   // connection into one shared buffer instead of a buffer of 256 KiB per connection. The
   // wait goes through Asio's reactor as its own reads do, with no epoll_ctl (an async_wait
-  // would re-arm the descriptor each time).
+  // would re-arm the descriptor each time). Called right after a recv failed with EAGAIN, or
+  // when Asio remembers no edge since the last read.
   //
   // The channel may be gone when the handler runs: `flags` says whether `self` is still open
   // (a wait that completed before a close still runs its handler).
@@ -128,13 +138,10 @@ void AsioChannel::wait_then_read(MutableBuffer buffer, Completion done, Readable
       loop->run_io_callback([&] { done(e, 0); });
       return;
     }
-    // For good: a socket whose peer has shut down stays readable (recv reports it).
-    if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) self->peer_shut_down_ = true;
-    if (!self->read_now(buffer, done)) {
-      self->wait_then_read(buffer, std::move(done), ReadableStart::after_empty_read);
-    }
+    self->note_events(events);
+    if (!self->read_now(buffer, done)) self->wait_then_read(buffer, std::move(done));
   };
-  ReadableOp<decltype(handler)>::start(socket_, loop_.asio_reactor(), loop_.handler_memory(), how,
+  ReadableOp<decltype(handler)>::start(socket_, loop_.asio_reactor(), loop_.handler_memory(),
                                        std::move(handler));
 }
 

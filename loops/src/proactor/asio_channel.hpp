@@ -22,8 +22,8 @@ namespace treadle::detail {
  *
  * A read starts later, by the loop, not at once (see `async_read_some`), and waits for
  * readability, through Asio's reactor with no system call (readable_op.hpp), if the last read
- * left the socket empty or it has nothing to read then (see `start_read`). `cancel()`/`close()` (and so destruction)
- * before it completes complete it with `errc::aborted`.
+ * left the socket empty or it has nothing to read then (see `start_read`). `cancel()`/`close()`
+ * (and so destruction) before it completes complete it with `errc::aborted`.
  */
 class AsioChannel final : public ByteChannel {
  public:
@@ -53,7 +53,8 @@ class AsioChannel final : public ByteChannel {
 
  private:
   bool read_now(MutableBuffer buffer, Completion& done);
-  void wait_then_read(MutableBuffer buffer, Completion done, ReadableStart how);
+  void wait_then_read(MutableBuffer buffer, Completion done);
+  void note_events(std::uint32_t events) noexcept;
 
   ProactorLoop& loop_;
   ReactiveSocket socket_;

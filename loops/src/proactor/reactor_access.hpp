@@ -1,5 +1,6 @@
 // loops/src/proactor/reactor_access.hpp — what the proactor reads and sets in Asio's epoll
-// reactor beyond its interface: EPOLLRDHUP on a socket, and the events epoll last reported.
+// reactor beyond its interface: EPOLLRDHUP on a socket, the events epoll last reported, and
+// whether Asio has seen an edge that no read has taken yet.
 // Tests: tests/cpp/transports/test_byte_channel.cpp (proactor; the end-of-file cases)
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <boost/asio/detail/scheduler_operation.hpp>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 namespace treadle::detail {
 
@@ -33,13 +35,19 @@ struct RegisteredEvents {
 struct TaskResult {
   friend constexpr auto member(TaskResult) noexcept;
 };
+struct TrySpeculative {
+  friend constexpr auto member(TrySpeculative) noexcept;
+};
 template struct Expose<&epoll_reactor::epoll_fd_, EpollFd>;
 template struct Expose<&State::registered_events_, RegisteredEvents>;
 template struct Expose<&boost::asio::detail::scheduler_operation::task_result_, TaskResult>;
+template struct Expose<&State::try_speculative_, TrySpeculative>;
 static_assert(std::is_same_v<decltype(member(EpollFd{})), int epoll_reactor::*>);
 static_assert(std::is_same_v<decltype(member(RegisteredEvents{})), std::uint32_t State::*>);
 static_assert(std::is_same_v<decltype(member(TaskResult{})),
                              unsigned int boost::asio::detail::scheduler_operation::*>);
+static_assert(
+    std::is_same_v<decltype(member(TrySpeculative{})), bool (State::*)[epoll_reactor::max_ops]>);
 
 }  // namespace reactor_access
 
@@ -83,6 +91,21 @@ inline std::uint32_t reported_events(
   // NOLINTNEXTLINE(cppcoreguidelines-pro-type-cstyle-cast, google-readability-casting)
   const auto* op = (const boost::asio::detail::scheduler_operation*)state;
   return op->*member(TaskResult{});
+}
+
+/**
+ * @brief Takes Asio's memory of a read edge for the descriptor whose registration is
+ * `state`: true if epoll reported it readable (or failed) since a read operation last
+ * reported it exhausted, and that memory is cleared, as such an operation would clear it.
+ *
+ * Asio keeps it so that a read started later tries the socket at once, and a read started
+ * when it is clear waits for the next edge without a system call. A caller that finds it set
+ * reads the socket itself, with `reported_events` telling whether the peer has shut down.
+ */
+inline bool take_read_edge(boost::asio::detail::epoll_reactor::descriptor_state* state) noexcept {
+  using namespace reactor_access;
+  bool& edge = (state->*member(TrySpeculative{}))[epoll_reactor::read_op];
+  return std::exchange(edge, false);
 }
 
 }  // namespace treadle::detail

@@ -33,29 +33,23 @@ class ReactiveSocket : public boost::asio::generic::stream_protocol::socket {
   }
 };
 
-/// How a `ReadableOp` starts: see there.
-enum class ReadableStart { after_empty_read, after_short_read };
-
 /**
  * @brief An Asio reactor operation that completes when Asio's epoll reactor sees the socket
- * readable (or failed), and reads nothing itself: the handler reads.
+ * become readable (or fail) after a `recv` found it empty, and reads nothing itself: the
+ * handler reads.
  *
  * Asio registers every socket with its epoll set once, edge-triggered, and its own reads
  * need no system call to wait for the next edge. Its public waits (`async_wait`,
  * `null_buffers`) re-arm the descriptor with an `epoll_ctl` every time instead. This
  * operation is started the way Asio starts a read, so queueing it costs no system call.
  *
- * Asio remembers, per descriptor, whether it has seen an edge since an operation last
- * reported the socket exhausted; this one always does, as it completes. It starts in one of
- * two ways (`ReadableStart`):
- * - `after_empty_read`, right after a `recv` on the socket failed with `EAGAIN`, with
- *   no event processed in between: it waits for the next edge even if Asio saw one earlier
- *   (that edge's bytes are gone);
- * - `after_short_read`, after a `recv` that left the socket empty (it read less than
- *   asked, and the socket had not reported the peer's end of file): it completes at once if
- *   Asio saw an edge since the last wait completed, else at the next one.
- * An edge is reported by epoll only if the socket is readable (bytes, end of file or an
- * error) when Asio's `epoll_wait` runs.
+ * Start it only right after a `recv` on the socket failed with `EAGAIN`, with no event
+ * processed in between, or when Asio remembers no edge that a read has not taken (see
+ * `take_read_edge`): it then waits for the next edge even if Asio saw one earlier (that
+ * edge's bytes are gone). An edge after the `recv` is reported by epoll, and only if the
+ * socket is readable (bytes, end of file or an error) when Asio's `epoll_wait` runs. The
+ * operation reports itself exhausted, which spares the next one a call to `perform` as it
+ * starts until the next edge.
  *
  * The handler gets the events of the `epoll_wait` that reported the edge (see
  * reactor_access.hpp), 0 if none did (an error, or the socket is closed meanwhile).
@@ -69,10 +63,10 @@ template <class Handler>
 class ReadableOp final : public boost::asio::detail::reactor_op {
  public:
   static void start(ReactiveSocket& socket, boost::asio::detail::epoll_reactor& reactor,
-                    HandlerMemory& memory, ReadableStart how, Handler handler) {
+                    HandlerMemory& memory, Handler handler) {
     void* block = memory.allocate(sizeof(ReadableOp));
     auto* op = new (block) ReadableOp(memory, socket.reactor_data(), std::move(handler));
-    op->starting_ = how == ReadableStart::after_empty_read;
+    op->starting_ = true;
     reactor.start_op(boost::asio::detail::epoll_reactor::read_op, socket.native_handle(),
                      socket.reactor_data(), op, /*is_continuation=*/false,
                      /*allow_speculative=*/true);
@@ -89,8 +83,8 @@ class ReadableOp final : public boost::asio::detail::reactor_op {
         handler_(std::move(handler)) {}
 
   // Asio performs an operation as it starts it if it has seen an edge since one last reported
-  // the socket exhausted (after an empty read, the recv that just failed knows better); later,
-  // only for an edge. The descriptor's state outlives its queued operations.
+  // the socket exhausted (the recv that just failed knows better); later, only for an edge.
+  // The descriptor's state outlives its queued operations.
   static status do_perform(reactor_op* base) {
     auto* op = static_cast<ReadableOp*>(base);
     if (op->starting_) return not_done;
