@@ -101,9 +101,11 @@ inline std::uint32_t reported_events(
  * Asio keeps it so that a read started later tries the socket at once, and a read started
  * when it is clear waits for the next edge without a system call. A caller that finds it set
  * reads the socket itself, with `reported_events` telling whether the peer has shut down.
+ * False for a closed socket (null `state`).
  */
 inline bool take_read_edge(boost::asio::detail::epoll_reactor::descriptor_state* state) noexcept {
   using namespace reactor_access;
+  if (state == nullptr) return false;  // closed: a read's start reports it
   bool& edge = (state->*member(TrySpeculative{}))[epoll_reactor::read_op];
   return std::exchange(edge, false);
 }
