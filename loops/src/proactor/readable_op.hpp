@@ -64,11 +64,12 @@ class ReadableOp final : public boost::asio::detail::reactor_op {
  public:
   static void start(ReactiveSocket& socket, boost::asio::detail::epoll_reactor& reactor,
                     HandlerMemory& memory, Handler handler) {
+    auto& state = socket.reactor_data();
     void* block = memory.allocate(sizeof(ReadableOp));
-    auto* op = new (block) ReadableOp(memory, socket.reactor_data(), std::move(handler));
+    auto* op = new (block) ReadableOp(memory, state, std::move(handler));
     op->starting_ = true;
-    reactor.start_op(boost::asio::detail::epoll_reactor::read_op, socket.native_handle(),
-                     socket.reactor_data(), op, /*is_continuation=*/false,
+    reactor.start_op(boost::asio::detail::epoll_reactor::read_op, socket.native_handle(), state, op,
+                     /*is_continuation=*/false,
                      /*allow_speculative=*/true);
     // Asio never completes an operation inside start_op: op is queued or posted, alive.
     op->starting_ = false;

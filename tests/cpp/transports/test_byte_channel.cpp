@@ -44,6 +44,15 @@ struct RawPeer {
   }
   int peer() const { return fds.b; }
 };
+/// Writes `out` to `channel` until the kernel takes no more (at most 10,000 times), requires
+/// that it then said so with EAGAIN, and returns the bytes it took.
+std::size_t fill(ByteChannel& channel, ConstBuffer out) {
+  std::error_code ec;
+  std::size_t total = 0;
+  for (int i = 0; i < 10'000 && !ec; ++i) total += channel.try_write_some({&out, 1}, ec);
+  BOOST_REQUIRE((ec == std::errc::resource_unavailable_try_again));
+  return total;
+}
 struct Result {
   bool done = false;
   std::error_code ec;
@@ -242,9 +251,7 @@ BOOST_AUTO_TEST_CASE(an_end_of_file_behind_bytes_is_read_however_the_read_learns
         if (edge == Edge::while_a_write_waits) {
           const std::string chunk(1 << 16, 'w');
           ConstBuffer out = as_bytes(chunk);
-          std::error_code ec;
-          for (int i = 0; i < 10'000 && !ec; ++i) p.channel->try_write_some({&out, 1}, ec);
-          BOOST_REQUIRE((ec == std::errc::resource_unavailable_try_again));
+          fill(*p.channel, out);
           p.channel->async_write_some({&out, 1}, write.handler());
           p.loop->run_once(0.01);
           BOOST_REQUIRE(!write.done);
@@ -272,8 +279,9 @@ BOOST_AUTO_TEST_CASE(an_end_of_file_behind_bytes_is_read_however_the_read_learns
         read(end);
         BOOST_TEST((end.ec == errc::eof));
         p.channel->close();
-        BOOST_REQUIRE(
-            run_until(*p.loop, [&] { return write.done || edge != Edge::while_a_write_waits; }));
+        if (edge == Edge::while_a_write_waits) {
+          BOOST_REQUIRE(run_until(*p.loop, [&] { return write.done; }));
+        }
       }
     }
   }
@@ -283,15 +291,7 @@ BOOST_AUTO_TEST_CASE(try_write_some_reports_would_block_when_full) {
   Pair p;
   std::string chunk(1 << 16, 'f');
   ConstBuffer out = as_bytes(chunk);
-  std::error_code ec;
-  std::size_t total = 0;
-  for (int i = 0; i < 10'000; ++i) {
-    const std::size_t n = p.a->try_write_some({&out, 1}, ec);
-    total += n;
-    if (ec) break;
-  }
-  BOOST_TEST((ec == std::errc::resource_unavailable_try_again));
-  BOOST_TEST(total > 0u);
+  BOOST_TEST(fill(*p.a, out) > 0u);
   // Draining the peer makes the channel writable again: an async write then completes.
   Result w;
   p.a->async_write_some({&out, 1}, w.handler());
@@ -369,9 +369,7 @@ BOOST_AUTO_TEST_CASE(a_write_completion_may_close_its_channel_with_a_read_ready)
   Pair p;
   std::string chunk(1 << 16, 'f');
   ConstBuffer out = as_bytes(chunk);
-  std::error_code ec;
-  for (int i = 0; i < 10'000 && !ec; ++i) p.a->try_write_some({&out, 1}, ec);
-  BOOST_REQUIRE((ec == std::errc::resource_unavailable_try_again));
+  fill(*p.a, out);
   Result w, r;
   std::array<std::byte, 16> buf{};
   p.a->async_write_some({&out, 1}, [&](std::error_code e, std::size_t n) {
@@ -383,6 +381,7 @@ BOOST_AUTO_TEST_CASE(a_write_completion_may_close_its_channel_with_a_read_ready)
   BOOST_REQUIRE(!w.done && !r.done);
   // Make a readable and writable at once: a byte for it, and its peer's buffer drained.
   ConstBuffer x = as_bytes("x");
+  std::error_code ec;
   BOOST_REQUIRE(p.b->try_write_some({&x, 1}, ec) == 1u);
   std::array<char, 1 << 16> sink;
   while (::recv(p.b->native_handle(), sink.data(), sink.size(), MSG_DONTWAIT) > 0) {
