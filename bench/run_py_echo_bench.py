@@ -38,6 +38,7 @@ import argparse
 import datetime
 import os
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -183,7 +184,8 @@ def render(args, cells, loops, variants, floors, skipped, notes, started, load_s
     if treadles and "uvloop" in loops:
         out += ["", "CPU per request, treadle ÷ uvloop (targets at 1 KiB: ≤ 0.9 on Protocol and "
                 "BufferedProtocol, ≤ 0.75 on sock_*; ≤ 1 everywhere else): ratio of the medians; "
-                "in parentheses the range of the per-repeat ratios of runs made back to back:", "",
+                "in parentheses the median and range of the per-repeat ratios of runs made back to "
+                "back (less sensitive to drifting background load):", "",
                 "| Variant | Size | " + " | ".join(f"{t} ÷ uvloop" for t in treadles) + " |",
                 "|---|---:|" + "---:|" * len(treadles)]
         for variant in variants:
@@ -199,7 +201,8 @@ def render(args, cells, loops, variants, floors, skipped, notes, started, load_s
                         text = f"{r:.2f} {'ok' if round(r, 2) <= goal else 'OVER'} (≤ {goal:g})"
                         pr = paired_ratios(ct, cb)
                         if len(pr) > 1:
-                            text += f" ({min(pr):.2f}–{max(pr):.2f})"
+                            text += (f" (paired {statistics.median(pr):.2f}, "
+                                     f"{min(pr):.2f}–{max(pr):.2f})")
                         row.append(text)
                     else:
                         row.append("n/a")
